@@ -1,0 +1,42 @@
+"""The `memreasoner` command. Each subcommand lives in `memreasoner.commands.<name>`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import InputError
+from .paths import ENV_VAR, set_data_dir
+
+# Order is the order `memreasoner --help` lists them.
+COMMANDS = ["build", "download"]
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memreasoner", description="Reasoning in a haystack: build, train, evaluate, compare.")
+    parser.add_argument("--version", action="version", version=f"memreasoner {__version__}")
+    parser.add_argument("--data-dir", help=f"folder with babi/, books/, babilong/, tokenizers/ (default: ${ENV_VAR})")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"memreasoner.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    if args.data_dir:
+        set_data_dir(args.data_dir)
+    try:
+        return args.func(args) or 0
+    except InputError as err:
+        print(f"memreasoner: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("memreasoner: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

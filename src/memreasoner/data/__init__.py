@@ -1,0 +1,1 @@
+"""Data layer: bAbI stories, books, BABILong-style haystacks, RULER variable tracking, real BABILong files."""

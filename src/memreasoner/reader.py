@@ -1,0 +1,72 @@
+"""The one interface every model answers through (MemReasoner, the baselines, the agent).
+
+The evaluation harness only ever calls `Reader.answer`, `Reader.save` and `load_reader`: it never
+special-cases a model. A checkpoint is a folder holding `config.json` whose `"model"` key names the
+registered reader that wrote it, plus whatever weights that reader keeps (safetensors).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .data.sample import Sample
+from .errors import InputError
+
+# name -> "module:Class". Each class subclasses Reader.
+REGISTRY: dict[str, str] = {
+    "memreasoner": "memreasoner.model.memreasoner:MemReasoner",
+}
+
+
+@dataclass
+class Answer:
+    text: str  # the generated answer
+    hops: list[int] = field(default_factory=list)  # line index each hop landed on (empty if the model has no hops)
+    seconds: float = 0.0  # wall time to answer this sample
+    trace: dict = field(default_factory=dict)  # model-specific detail worth keeping (agent memories, ...)
+
+
+class Reader(ABC):
+    """A model that answers a question over a (possibly huge) context."""
+
+    name: str = ""
+
+    @abstractmethod
+    def answer(self, samples: list[Sample]) -> list[Answer]:
+        """Answer each sample; one `Answer` per sample, in order."""
+
+    @abstractmethod
+    def save(self, path: str | Path) -> None:
+        """Write a checkpoint folder (config.json with "model": self.name, plus weights), atomically."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> "Reader":
+        """Read a checkpoint folder written by `save`."""
+
+
+def reader_class(name: str) -> type[Reader]:
+    if name not in REGISTRY:
+        raise InputError(f"unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    module, cls = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def load_reader(spec: str, device: str = "cpu") -> Reader:
+    """Load `NAME:PATH` or a checkpoint folder `PATH` (its config.json names the model)."""
+    name, sep, path = spec.partition(":")
+    if not sep or name not in REGISTRY:
+        name, path = "", spec
+    if not name:
+        config = Path(path) / "config.json"
+        if not config.is_file():
+            raise InputError("not a checkpoint folder (no config.json); use NAME:PATH for other models", path)
+        try:
+            name = json.loads(config.read_text())["model"]
+        except (json.JSONDecodeError, KeyError):
+            raise InputError('config.json has no "model" key naming the reader', config) from None
+    return reader_class(name).load(path, device=device)

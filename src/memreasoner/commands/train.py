@@ -28,6 +28,10 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--minutes", type=float, default=None, help="stop training after this many minutes")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from --out")
+    # Shared knobs; None means the model's own default.
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps")
+    p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--batch-size", type=int, default=None)
     for name, module in TRAINERS.items():
         importlib.import_module(module).add_arguments(p.add_argument_group(f"{name} options"))
     p.set_defaults(func=run)

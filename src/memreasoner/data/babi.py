@@ -10,8 +10,11 @@ that is the hop order: the object's fact, then where its holder was).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import InputError
 
@@ -24,7 +27,7 @@ class BabiSample:
     answer: str
     support: list[int]  # indices into `lines`, in the file's order (= hop order)
     story: int = 0  # index of the story in its file
-    meta: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)  # "line": the question's line number in its file
 
 
 def parse_babi(text: str, task: str = "", source: str | Path = "<text>") -> list[BabiSample]:
@@ -61,7 +64,7 @@ def parse_babi(text: str, task: str = "", source: str | Path = "<text>") -> list
             if not sid.isdigit() or int(sid) not in id_to_index:
                 raise InputError(f"supporting fact id {sid!r} is not a fact earlier in this story", source, lineno)
             support.append(id_to_index[int(sid)])
-        samples.append(BabiSample(task, list(lines), question, answer, support, story))
+        samples.append(BabiSample(task, list(lines), question, answer, support, story, meta={"line": lineno}))
     if not samples:
         raise InputError("no questions found (is this a bAbI task file?)", source)
     return samples
@@ -85,3 +88,206 @@ def load_babi(path: str | Path, task: str | None = None) -> list[BabiSample]:
     except UnicodeDecodeError as err:
         raise InputError(f"not UTF-8 text ({err.reason} at byte {err.start})", path) from None
     return parse_babi(text, task if task is not None else guess_task(path), source=path)
+
+
+# --- The world behind qa1 and qa2 ---------------------------------------------------------------
+#
+# Re-deriving every answer from its story proves the loader keeps story order and support ids, and
+# the same rules drive the generator, so generated stories are right by construction.
+
+MOVE_VERBS = ("moved to", "went to", "journeyed to", "travelled to", "went back to")
+GET_VERBS = ("got", "grabbed", "picked up", "took")
+DROP_VERBS = ("dropped", "discarded", "put down", "left")
+
+_NAME = r"(?P<actor>\w+)"
+_THING = r"the (?P<thing>\w+(?: \w+)*?)"
+_MOVE = re.compile(rf"^{_NAME} (?:{'|'.join(MOVE_VERBS)}) {_THING}\.$")
+_GET = re.compile(rf"^{_NAME} (?:{'|'.join(GET_VERBS)}) {_THING}(?: there)?\.$")
+_DROP = re.compile(rf"^{_NAME} (?:{'|'.join(DROP_VERBS)}) {_THING}(?: there)?\.$")
+_WHERE_OBJECT = re.compile(r"^Where is the (?P<thing>\w+(?: \w+)*)\?$")
+_WHERE_PERSON = re.compile(r"^Where is (?P<actor>\w+)\?$")
+
+
+class World:
+    """Who is where and who holds what, with the index of the sentence that says so."""
+
+    def __init__(self) -> None:
+        self.location: dict[str, tuple[str, int]] = {}  # person -> (place, index of the move)
+        self.holder: dict[str, tuple[str, int]] = {}  # object -> (person, index of the get)
+        self.dropped: dict[str, tuple[str, int, int]] = {}  # object -> (place, drop index, move index)
+
+    def tell(self, sentence: str, index: int) -> None:
+        """Apply one story sentence; ValueError if it is not a qa1/qa2 sentence."""
+        if move := _MOVE.match(sentence):
+            self.location[move["actor"]] = (move["thing"], index)
+        elif get := _GET.match(sentence):
+            self.holder[get["thing"]] = (get["actor"], index)
+            self.dropped.pop(get["thing"], None)
+        elif drop := _DROP.match(sentence):
+            thing = drop["thing"]
+            self.holder.pop(thing, None)
+            if drop["actor"] in self.location:  # bAbI lets people drop things before going anywhere
+                place, moved_at = self.location[drop["actor"]]
+                self.dropped[thing] = (place, index, moved_at)
+            else:
+                self.dropped.pop(thing, None)
+        else:
+            raise ValueError(f"not a qa1/qa2 story sentence: {sentence!r}")
+
+    def answer(self, question: str) -> tuple[str, list[int]]:
+        """The answer and its supporting sentences in bAbI's order (object fact, then the move)."""
+        if where := _WHERE_OBJECT.match(question):
+            thing = where["thing"]
+            if thing in self.holder:
+                person, got_at = self.holder[thing]
+                if person in self.location:
+                    place, moved_at = self.location[person]
+                    return place, [got_at, moved_at]
+            elif thing in self.dropped:
+                place, dropped_at, moved_at = self.dropped[thing]
+                return place, [dropped_at, moved_at]
+            raise ValueError(f"the story does not say where the {thing} is")
+        if where := _WHERE_PERSON.match(question):
+            if where["actor"] in self.location:
+                place, moved_at = self.location[where["actor"]]
+                return place, [moved_at]
+            raise ValueError(f"the story does not say where {where['actor']} is")
+        raise ValueError(f"not a qa1/qa2 question: {question!r}")
+
+
+def derive_answer(lines: list[str], question: str) -> tuple[str, list[int]]:
+    """Simulate the story in `lines` and answer `question`: (answer, supporting line indices)."""
+    world = World()
+    for index, sentence in enumerate(lines):
+        world.tell(sentence, index)
+    return world.answer(question)
+
+
+# --- Generating new stories ---------------------------------------------------------------------
+
+BABI_NAMES = ("Mary", "John", "Sandra", "Daniel")
+BABI_PLACES = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
+BABI_OBJECTS = ("apple", "football", "milk")
+
+# Disjoint from every word of the bAbI files, so answers built from them are never seen in training.
+UNSEEN_NAMES = ("Alice", "Oliver", "Grace", "Henry")
+UNSEEN_PLACES = ("attic", "cellar", "library", "garage", "porch", "studio")
+UNSEEN_OBJECTS = ("umbrella", "lantern", "violin")
+
+
+def generate_babi(
+    task: str,
+    n_stories: int,
+    *,
+    names: tuple[str, ...] | list[str] = BABI_NAMES,
+    places: tuple[str, ...] | list[str] = BABI_PLACES,
+    objects: tuple[str, ...] | list[str] = BABI_OBJECTS,
+    questions_per_story: int = 5,
+    seed: int = 0,
+) -> str:
+    """New qa1 or qa2 stories in the exact bAbI text format, from any names, places and objects.
+
+    The shape follows the real files: qa1 stories are five rounds of two moves and a question about
+    someone whose place is known; qa2 stories mix moves with picking up and putting down objects and
+    ask where an object is, after an even number (2, 4, ...) of sentences. Answers and supporting ids
+    come from the same `World` that re-derives the real files.
+    """
+    if task not in ("qa1", "qa2"):
+        raise InputError(f"can only generate qa1 and qa2 stories, not {task!r}")
+    _check_vocabulary(task, names, places, objects)
+    rng = np.random.default_rng(seed)
+    write_story = _qa1_story if task == "qa1" else _qa2_story
+    out = []
+    for _ in range(n_stories):
+        out.extend(write_story(rng, list(names), list(places), list(objects), questions_per_story))
+    return "\n".join(out) + "\n"
+
+
+def _check_vocabulary(task: str, names, places, objects) -> None:
+    word = re.compile(r"^\w+$")
+    phrase = re.compile(r"^\w+(?: \w+)*$")
+    if not names or not all(word.match(n) for n in names):
+        raise InputError(f"names must be single words, got {list(names)!r}")
+    if len(places) < 2 or not all(phrase.match(p) for p in places):
+        raise InputError(f"need at least two places, each words separated by single spaces, got {list(places)!r}")
+    if task == "qa2" and (not objects or not all(phrase.match(o) for o in objects)):
+        raise InputError(f"qa2 needs objects, each words separated by single spaces, got {list(objects)!r}")
+    if len(set(names) | set(places) | set(objects)) < len(names) + len(places) + len(objects):
+        raise InputError("names, places and objects must all differ")
+
+
+class _StoryWriter:
+    """Numbers the lines of one story and keeps its `World` in step with what is written."""
+
+    def __init__(self) -> None:
+        self.world = World()
+        self.out: list[str] = []  # the story's lines, numbered from 1
+        self.line_ids: list[int] = []  # line id of each story sentence (questions take ids too)
+
+    def say(self, sentence: str) -> None:
+        self.world.tell(sentence, len(self.line_ids))
+        self.line_ids.append(len(self.out) + 1)
+        self.out.append(f"{len(self.out) + 1} {sentence}")
+
+    def ask(self, question: str) -> None:
+        answer, support = self.world.answer(question)
+        ids = " ".join(str(self.line_ids[i]) for i in support)
+        self.out.append(f"{len(self.out) + 1} {question} \t{answer}\t{ids}")
+
+
+def _pick(rng: np.random.Generator, options):
+    return options[int(rng.integers(len(options)))]
+
+
+def _move(rng: np.random.Generator, story: _StoryWriter, person: str, places: list[str]) -> None:
+    here = story.world.location.get(person, (None, 0))[0]
+    story.say(f"{person} {_pick(rng, MOVE_VERBS)} the {_pick(rng, [p for p in places if p != here])}.")
+
+
+def _qa1_story(rng, names, places, objects, n_questions) -> list[str]:
+    story = _StoryWriter()
+    for _ in range(n_questions):
+        for _ in range(2):
+            _move(rng, story, _pick(rng, names), places)
+        story.ask(f"Where is {_pick(rng, sorted(story.world.location))}?")
+    return story.out
+
+
+def _qa2_story(rng, names, places, objects, n_questions) -> list[str]:
+    story = _StoryWriter()
+    for _ in range(n_questions):
+        rounds = int(rng.geometric(0.55))  # pairs of sentences before the question: 1 most often, as in bAbI
+        answerable: list[str] = []
+        while rounds > 0 or not answerable:
+            for _ in range(2):
+                _act(rng, story, _pick(rng, names), places, objects)
+            rounds -= 1
+            answerable = [o for o in objects if _knows_where(story.world, o)]
+        story.ask(f"Where is the {_pick(rng, answerable)}?")
+    return story.out
+
+
+def _act(rng, story: _StoryWriter, person: str, places: list[str], objects: list[str]) -> None:
+    """One sentence for `person`: a move, or (once they are somewhere) picking up or putting down."""
+    world = story.world
+    if person not in world.location or rng.random() < 0.55:
+        _move(rng, story, person, places)
+        return
+    here = world.location[person][0]
+    held = [o for o in objects if world.holder.get(o, ("",))[0] == person]
+    takeable = [o for o in objects if o not in world.holder and world.dropped.get(o, (here,))[0] == here]
+    if held and (not takeable or rng.random() < 0.5):
+        there = " there" if rng.random() < 0.2 else ""
+        story.say(f"{person} {_pick(rng, DROP_VERBS)} the {_pick(rng, held)}{there}.")
+    elif takeable:
+        story.say(f"{person} {_pick(rng, GET_VERBS)} the {_pick(rng, takeable)} there.")
+    else:
+        _move(rng, story, person, places)
+
+
+def _knows_where(world: World, thing: str) -> bool:
+    try:
+        world.answer(f"Where is the {thing}?")
+    except ValueError:
+        return False
+    return True

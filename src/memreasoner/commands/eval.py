@@ -1,0 +1,74 @@
+"""`memreasoner eval`: answer a benchmark file (or one built on the fly) with any model; table, JSON, CSV, heatmap."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a model on a benchmark file or on haystacks built on the fly",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, help="checkpoint folder, or NAME:PATH_OR_URL (e.g. rememr1:http://host:8000/v1)")
+    src = p.add_argument_group("data: a file, or a build on the fly")
+    src.add_argument("--data", help="JSONL from `memreasoner build`, or a real BABILong file/folder (JSON, JSONL, Parquet)")
+    src.add_argument("--task", help="build on the fly: qa1, qa2 or vt")
+    src.add_argument("--lengths", default="0k,1k,4k", help="build on the fly: comma-separated lengths")
+    src.add_argument("--samples", type=int, default=100, help="build on the fly: samples per length")
+    src.add_argument("--books", help="build on the fly: folder of .txt books (default: the data dir's books)")
+    src.add_argument("--babi", help="build on the fly: bAbI-format file to take the facts from (default: test split)")
+    src.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples per length")
+    p.add_argument("--out", help="results JSON (a CSV and a heatmap PNG are written beside it)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.set_defaults(func=run)
+
+
+def load_eval_samples(args) -> list:
+    """The samples to evaluate: from --data, or built from --task/--lengths/--books."""
+    if bool(args.data) == bool(args.task):
+        raise InputError("give exactly one of --data FILE or --task (to build haystacks on the fly)")
+    if args.data:
+        from ..data.babilong import load_samples
+
+        samples = load_samples(args.data)
+    else:
+        from ..data.haystack import build_benchmark, parse_lengths
+
+        samples = build_benchmark(task=args.task, lengths=parse_lengths(args.lengths), samples=args.samples,
+                                  books=args.books, babi=args.babi, seed=args.seed)
+    if args.limit is not None:
+        kept, seen = [], {}
+        for s in samples:
+            seen[s.length] = seen.get(s.length, 0) + 1
+            if seen[s.length] <= args.limit:
+                kept.append(s)
+        samples = kept
+    return samples
+
+
+def run(args) -> int:
+    from ..evaluate import evaluate, save_results
+    from ..plots import heatmap
+    from ..reader import load_reader
+
+    samples = load_eval_samples(args)
+    reader = load_reader(args.model, device=args.device)
+    results = evaluate(reader, samples, model_name=reader.name, batch_size=args.batch_size)
+    print(results.table())
+    if args.out:
+        out = Path(args.out)
+        save_results(results, out)
+        tasks = sorted({r["task"] or "?" for r in results.samples})
+        rows = {}
+        for task in tasks:
+            from ..evaluate import Results
+
+            sub = Results(results.model, [r for r in results.samples if (r["task"] or "?") == task])
+            rows[task] = sub.summary("correct")
+        heatmap(rows, out.with_suffix(".png"), title=f"{results.model}: exact-match accuracy")
+        print(f"wrote {out}, {out.with_suffix('.csv')}, {out.with_suffix('.png')}")
+    return 0

@@ -1,0 +1,134 @@
+"""Evaluation harness: run any `Reader` over benchmark samples, score, tabulate, save.
+
+The harness knows nothing about the model beyond the `Reader` interface, so MemReasoner, the
+baselines and the agent are measured the same way on the same samples.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .data.sample import Sample
+from .data.tokens import count_tokens
+from .metrics import babilong_correct, exact_match
+from .reader import Reader
+
+
+def length_order(length: str) -> float:
+    """Sort key for length labels: "0k" < "1k" < ... < "1M" < "10M"; unknown labels last."""
+    units = {"k": 1e3, "M": 1e6}
+    try:
+        return float(length[:-1]) * units[length[-1]]
+    except (ValueError, KeyError, IndexError):
+        return float("inf")
+
+
+@dataclass
+class Results:
+    """Per-sample rows plus per-length summaries; `to_json()` is the results file format."""
+
+    model: str
+    samples: list[dict]
+
+    def by_length(self) -> dict[str, list[dict]]:
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for row in self.samples:
+            groups[row["length"]].append(row)
+        return dict(sorted(groups.items(), key=lambda kv: length_order(kv[0])))
+
+    def summary(self, key: str) -> dict[str, float]:
+        """Mean of a per-sample field (bool or number) per length, skipping rows where it is None."""
+        out = {}
+        for length, rows in self.by_length().items():
+            values = [float(r[key]) for r in rows if r.get(key) is not None]
+            if values:
+                out[length] = sum(values) / len(values)
+        return out
+
+    def tokens_per_s(self) -> dict[str, float]:
+        return {
+            length: sum(r["tokens"] for r in rows) / max(sum(r["seconds"] for r in rows), 1e-9)
+            for length, rows in self.by_length().items()
+        }
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model,
+            "accuracy": self.summary("correct"),
+            "accuracy_babilong": self.summary("babilong"),
+            "facts_hit": self.summary("facts_hit"),
+            "seconds_per_sample": self.summary("seconds"),
+            "tokens_per_s": self.tokens_per_s(),
+            "n": {length: len(rows) for length, rows in self.by_length().items()},
+            "samples": self.samples,
+        }
+
+    def table(self) -> str:
+        acc, bab, hit = self.summary("correct"), self.summary("babilong"), self.summary("facts_hit")
+        secs, n = self.summary("seconds"), {k: len(v) for k, v in self.by_length().items()}
+        lines = [f"{'length':>7} {'n':>5} {'exact':>7} {'babilong':>9} {'facts hit':>10} {'s/sample':>9}"]
+        for length in self.by_length():
+            fact = f"{hit[length]:10.1%}" if length in hit else f"{'-':>10}"
+            lines.append(f"{length:>7} {n[length]:>5} {acc[length]:7.1%} {bab[length]:9.1%} {fact} {secs[length]:9.2f}")
+        return "\n".join(lines)
+
+
+def score(sample: Sample, prediction: str, hops: list[int]) -> dict:
+    """Per-sample scores: exact match, BABILong's rule, and whether the hops landed on the facts."""
+    facts_hit = None
+    if sample.facts and hops:
+        facts_hit = all(f in hops for f in sample.facts)
+    return {
+        "correct": exact_match(prediction, sample.target),
+        "babilong": babilong_correct(prediction, sample.target, sample.question, sample.task),
+        "facts_hit": facts_hit,
+    }
+
+
+def evaluate(reader: Reader, samples: list[Sample], model_name: str = "", batch_size: int = 1,
+             progress: bool = True) -> Results:
+    """Answer every sample with `reader` and score it. Batches are sent in file order."""
+    rows = []
+    bar = tqdm(total=len(samples), desc=f"eval {model_name or reader.name}", disable=not progress, unit="sample")
+    for start in range(0, len(samples), batch_size):
+        batch = samples[start:start + batch_size]
+        began = time.perf_counter()
+        answers = reader.answer(batch)
+        elapsed = time.perf_counter() - began
+        for sample, ans in zip(batch, answers):
+            rows.append({
+                "id": sample.id, "task": sample.task, "length": sample.length,
+                "question": sample.question, "target": sample.target, "prediction": ans.text,
+                **score(sample, ans.text, ans.hops),
+                "hops": ans.hops, "facts": sample.facts,
+                # a reader that times each sample itself knows better than the batch average
+                "seconds": ans.seconds or elapsed / len(batch),
+                "tokens": count_tokens(sample.input),
+                "trace": ans.trace,
+            })
+        bar.update(len(batch))
+    bar.close()
+    return Results(model_name or reader.name, rows)
+
+
+def save_results(results: Results, path: str | Path) -> None:
+    """Write RESULTS.json and, beside it, RESULTS.csv (one row per sample, no traces)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results.to_json(), indent=1, ensure_ascii=False))
+    tmp.replace(path)
+    fields = ["id", "task", "length", "question", "target", "prediction", "correct", "babilong",
+              "facts_hit", "hops", "facts", "seconds", "tokens"]
+    with open(path.with_suffix(".csv"), "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for row in results.samples:
+            writer.writerow({**row, "hops": " ".join(map(str, row["hops"])), "facts": " ".join(map(str, row["facts"]))})

@@ -7,6 +7,7 @@ registered reader that wrote it, plus whatever weights that reader keeps (safete
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 from abc import ABC, abstractmethod
@@ -47,6 +48,31 @@ class Reader(ABC):
     @abstractmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "Reader":
         """Read a checkpoint folder written by `save`."""
+
+    def with_options(self, **options) -> "Reader":
+        """Change inference-time options (e.g. `iu=False`) of a reader whose dataclass `config` has them."""
+        if not options:
+            return self
+        config = getattr(self, "config", None)
+        known = {f.name: f for f in dataclasses.fields(config)} if dataclasses.is_dataclass(config) else {}
+        for key, value in options.items():
+            if key not in known:
+                raise InputError(f"{self.name} has no option {key!r}; options: {', '.join(known) or 'none'}")
+            current = getattr(config, key)
+            setattr(config, key, _coerce(value, type(current)) if isinstance(value, str) else value)
+        return self
+
+
+def _coerce(text: str, kind: type):
+    """Parse a command-line option value to the type the config field holds."""
+    if kind is bool:
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise InputError(f"expected true or false, got {text!r}")
+        return text.lower() in ("true", "1", "yes")
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        raise InputError(f"expected a {kind.__name__}, got {text!r}") from None
 
 
 def reader_class(name: str) -> type[Reader]:

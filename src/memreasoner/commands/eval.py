@@ -24,7 +24,19 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="results JSON (a CSV and a heatmap PNG are written beside it)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="inference-time option of the model, e.g. --set iu=false --set eta=64 (repeatable)")
     p.set_defaults(func=run)
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set takes KEY=VALUE, got {pair!r}")
+        options[key.strip()] = value.strip()
+    return options
 
 
 def load_eval_samples(args) -> list:
@@ -56,7 +68,7 @@ def run(args) -> int:
     from ..reader import load_reader
 
     samples = load_eval_samples(args)
-    reader = load_reader(args.model, device=args.device)
+    reader = load_reader(args.model, device=args.device).with_options(**parse_options(args.set))
     results = evaluate(reader, samples, model_name=reader.name, batch_size=args.batch_size)
     print(results.table())
     if args.out:

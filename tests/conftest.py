@@ -1,0 +1,32 @@
+"""Shared fixtures. The data dir is $MEMREASONER_DATA (CI: ../shared/data), else ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("MEMREASONER_DATA") or REPO.parent / "shared" / "data").resolve()
+
+
+# Absolute, so a test that changes directory still finds it; set before any test imports data code.
+os.environ["MEMREASONER_DATA"] = str(_data_dir())
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return _data_dir()
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_data_dir_flag():
+    """`memreasoner --data-dir` sets a process-wide override; keep one test's from leaking into the next."""
+    from memreasoner.paths import set_data_dir
+
+    yield
+    set_data_dir(None)

@@ -1,0 +1,89 @@
+import json
+
+import pytest
+
+from memreasoner.cli import main
+from memreasoner.data.sample import read_samples
+from memreasoner.data.tokens import count_tokens
+
+
+@pytest.fixture(scope="module")
+def books(data_dir):
+    return str(data_dir / "books" / "gutenberg")
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err, "expected an error on stderr"
+    assert err[-1].startswith("memreasoner: error: ")
+    return err[-1]
+
+
+def test_build_end_to_end(tmp_path, books, capsys):
+    out = tmp_path / "qa1.jsonl"
+    code = main(["build", "--task", "qa1", "--lengths", "0k,1k,4k", "--samples", "3", "--books", books, "--seed", "3", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "3,700" in printed and f"wrote 9 samples to {out}" in printed
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 9
+    assert {"input", "question", "target", "task", "length", "facts", "sentence_starts"} <= set(records[0])
+    samples = read_samples(out)
+    assert [s.length for s in samples] == ["0k"] * 3 + ["1k"] * 3 + ["4k"] * 3
+    assert all(count_tokens(s.input) == 3700 for s in samples if s.length == "4k")
+    assert [s.id for s in samples[:3]] == ["qa1-0k-1", "qa1-0k-4", "qa1-0k-10"]  # BABILong's official subset
+    again = tmp_path / "again.jsonl"
+    main(["build", "--task", "qa1", "--lengths", "0k,1k,4k", "--samples", "3", "--books", books, "--seed", "3", "--out", str(again)])
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_build_vt_and_babi_file(tmp_path, data_dir, capsys):
+    out = tmp_path / "vt.jsonl"
+    assert main(["build", "--task", "vt", "--lengths", "1k", "--samples", "2", "--hops", "2", "--out", str(out)]) == 0
+    assert all(len(s.target.split()) == 3 for s in read_samples(out))
+    babi = data_dir / "babi/en/qa2_two-supporting-facts_train.txt"
+    assert main(["build", "--task", "qa2", "--lengths", "0k", "--samples", "2", "--babi", str(babi), "--out", str(out)]) == 0
+    assert [s.id for s in read_samples(out)] == ["qa2-0k-0", "qa2-0k-1"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "qa3"], "unknown task 'qa3'"),
+        (["--task", "qa1", "--lengths", "4x"], "bad length '4x'"),
+        (["--task", "qa1", "--lengths", "1k", "--seed", "-1"], "--seed must be"),
+        (["--task", "qa1", "--lengths", "1k", "--samples", "0"], "--samples must be at least 1"),
+        (["--task", "qa1", "--babi", "/no/such/qa1_file.txt"], "/no/such/qa1_file.txt: bAbI file not found"),
+        (["--task", "qa1", "--babi", "BABI_QA2"], "the file name says qa2"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, data_dir, capsys, args, message):
+    args = [str(data_dir / "babi/en/qa2_two-supporting-facts_test.txt") if a == "BABI_QA2" else a for a in args]
+    assert main(["build", *args, "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert message in _error_line(capsys)
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_books_errors(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["build", "--task", "qa1", "--lengths", "1k", "--samples", "1", "--books", str(empty), "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert _error_line(capsys) == f"memreasoner: error: {empty}: no .txt books in this folder"
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    (tiny / "a.txt").write_text("The old captain walked slowly along the quay, looking at every ship. " * 30)
+    assert main(["build", "--task", "qa1", "--lengths", "8k", "--samples", "1", "--books", str(tiny), "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "books too short" in _error_line(capsys)
+
+
+def test_malformed_babi_and_story_too_long(tmp_path, books, capsys):
+    bad = tmp_path / "qa1_bad.txt"
+    bad.write_text("1 Mary moved to the bathroom.\n2 Where is Mary?\tbathroom\n")
+    assert main(["build", "--task", "qa1", "--lengths", "0k", "--babi", str(bad), "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert f"{bad}:2: a question line needs" in _error_line(capsys)
+    long = tmp_path / "qa1_long.txt"
+    moves = [f"{i} Mary {'moved' if i % 2 else 'went'} to the {'kitchen' if i % 2 else 'garden'}." for i in range(1, 151)]
+    long.write_text("\n".join(moves) + "\n151 Where is Mary? \tgarden\t150\n")
+    code = main(["build", "--task", "qa1", "--lengths", "1k", "--samples", "1", "--babi", str(long), "--books", books, "--out", str(tmp_path / "x.jsonl")])
+    assert code == 2
+    assert f"{long}:151: the story alone has" in _error_line(capsys)

@@ -1,0 +1,55 @@
+import pytest
+
+from memreasoner.metrics import babilong_correct, exact_match
+
+
+@pytest.mark.parametrize(
+    "prediction, target, expected",
+    [
+        ("kitchen", "kitchen", True),
+        ("  Kitchen. ", "kitchen", True),
+        ("KITCHEN!", "kitchen", True),
+        ("the kitchen", "kitchen", False),
+        ("kitchens", "kitchen", False),
+        ("CURLL WCSFC", "CURLL WCSFC", True),
+    ],
+)
+def test_exact_match(prediction, target, expected):
+    assert exact_match(prediction, target) is expected
+
+
+Q = "Where is the milk?"
+
+
+@pytest.mark.parametrize(
+    "prediction, target, question, expected",
+    [
+        ("The milk is in the kitchen.", "kitchen", Q, True),
+        ("kitchen", "kitchen", Q, True),
+        ("The milk is in the Kitchen", "kitchen", Q, True),
+        ("It is in the kitchen or the garden.", "kitchen", Q, False),  # two labels named
+        ("The garden.", "kitchen", Q, False),
+        ("In the office. Before that it was in the kitchen.", "kitchen", Q, False),  # first sentence only
+        ("In the kitchen. Before that the office.", "kitchen", Q, True),
+        ("From the garden to the kitchen", "kitchen", "Where was the milk before the garden?", True),  # question label excepted
+        ("I do not know", "kitchen", Q, False),
+        ("kitchen <context> garden", "kitchen", Q, True),  # an echoed prompt does not count
+    ],
+)
+def test_babilong_rule(prediction, target, question, expected):
+    assert babilong_correct(prediction, target, question, "qa1") is expected
+
+
+def test_unseen_answers_and_custom_labels():
+    assert babilong_correct("It is in the attic.", "attic", Q, "qa2")  # a target outside the set joins it
+    assert not babilong_correct("attic or kitchen", "attic", Q, "qa2")
+    places = ["attic", "cellar"]
+    assert not babilong_correct("attic or cellar", "attic", Q, "qa2", labels=places)
+    assert babilong_correct("attic, not the kitchen", "attic", Q, "qa2", labels=places)
+
+
+def test_other_tasks_fall_back_to_exact_match_and_vt_needs_every_name():
+    assert babilong_correct("yes.", "yes", "Is it?", "qa6")
+    assert not babilong_correct("yes, no", "yes", "Is it?", "qa6")
+    assert babilong_correct("They are: curll, WCSFC and NZTTS.", "CURLL WCSFC NZTTS", "Find all ...", "vt")
+    assert not babilong_correct("CURLL WCSFC", "CURLL WCSFC NZTTS", "Find all ...", "vt")

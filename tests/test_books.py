@@ -15,7 +15,7 @@ GUTENBERG = (
 
 
 def _pool_folder(tmp_path):
-    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested").mkdir(parents=True)
     (tmp_path / "a.txt").write_bytes(GUTENBERG.encode("ascii"))
     latin = "Le vieux marin regardait la mer avec une tristesse que personne ne comprenait, café à la main."
     (tmp_path / "nested" / "b.txt").write_bytes(latin.encode("latin-1"))
@@ -53,6 +53,23 @@ def test_pool_is_cached_until_a_book_changes(tmp_path):
     assert load_books(folder) is first
     (folder / "c.txt").write_text(LONG.replace("captain", "sailor"))
     assert len(load_books(folder).sentences) == 3
+
+
+def test_pool_is_cached_on_disk_for_the_next_process(tmp_path, monkeypatch):
+    from memreasoner.data import books
+
+    monkeypatch.setenv("MEMREASONER_CACHE", str(tmp_path / "cache"))
+    folder = _pool_folder(tmp_path / "books")
+    first = load_books(folder)
+    assert list((tmp_path / "cache" / "books").glob("*.pickle"))
+    monkeypatch.setattr(books, "_POOLS", {})  # a new process
+
+    def must_not_tokenise(*args):
+        raise AssertionError("should have come from the disk cache")
+
+    monkeypatch.setattr(books, "_tokenise_books", must_not_tokenise)
+    again = load_books(folder)
+    assert again.sentences == first.sentences and again.tokens.tolist() == first.tokens.tolist()
 
 
 def test_empty_or_useless_folders_are_input_errors(tmp_path):

@@ -2,12 +2,16 @@
 
 BABILong fills its haystacks with PG-19 books split by an untrained Punkt tokenizer, keeping only
 sentences of at least 10 GPT-2 tokens. A `BookPool` does that once per folder (cached for the
-process) and keeps each sentence's token count, so a haystack of any length is cut from the pool by
-cumulative sums rather than by re-tokenising text.
+process, and on disk under $MEMREASONER_CACHE or ~/.cache/memreasoner) and keeps each sentence's
+token count, so a haystack of any length is cut from the pool by cumulative sums rather than by
+re-tokenising text.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +110,7 @@ class BookPool:
 
 
 _POOLS: dict[tuple, BookPool] = {}
+_CACHE_FORMAT = 1  # bump when what a pool holds, or how it is made, changes
 
 
 def load_books(folder: str | Path, min_tokens: int = MIN_SENTENCE_TOKENS) -> BookPool:
@@ -117,10 +122,45 @@ def load_books(folder: str | Path, min_tokens: int = MIN_SENTENCE_TOKENS) -> Boo
     if not files:
         raise InputError("no .txt books in this folder", folder)
     encoding = gpt2_encoding()
-    key = (folder.resolve(), min_tokens, id(encoding), tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    key = (
+        _CACHE_FORMAT,
+        str(folder.resolve()),
+        min_tokens,
+        encoding.name,
+        encoding.n_vocab,
+        tuple((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files),
+    )
     if key not in _POOLS:
-        _POOLS[key] = _tokenise_books(folder, files, min_tokens)
+        _POOLS[key] = _read_cached(key, folder) or _write_cached(key, _tokenise_books(folder, files, min_tokens))
     return _POOLS[key]
+
+
+def _cache_path(key: tuple) -> Path:
+    root = Path(os.environ.get("MEMREASONER_CACHE") or Path.home() / ".cache" / "memreasoner")
+    return root / "books" / f"{hashlib.sha256(repr(key).encode()).hexdigest()[:32]}.pickle"
+
+
+def _read_cached(key: tuple, folder: Path) -> BookPool | None:
+    try:
+        with open(_cache_path(key), "rb") as f:
+            names, sentences, tokens, starts = pickle.load(f)
+    except (OSError, pickle.UnpicklingError, ValueError, EOFError):
+        return None  # no cache yet, or a damaged one: tokenise again
+    return BookPool(folder, names, sentences, tokens, starts)
+
+
+def _write_cached(key: tuple, pool: BookPool) -> BookPool:
+    """Save the pool for the next process; a cache that cannot be written is only a slower start."""
+    path = _cache_path(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump((pool.names, pool.sentences, pool.tokens, pool.book_starts), f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+    except OSError:
+        pass
+    return pool
 
 
 def _tokenise_books(folder: Path, files: list[Path], min_tokens: int) -> BookPool:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from nltk.tokenize.punkt import PunktSentenceTokenizer
+from functools import lru_cache
 
-_PUNKT = PunktSentenceTokenizer()
+
+@lru_cache(maxsize=1)
+def _punkt():
+    # imported on first use: `import nltk` takes seconds, and most commands never split text
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    return PunktSentenceTokenizer()
 
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of `text` in order, stripped, empty ones dropped."""
-    return [s for s in (raw.strip() for raw in _PUNKT.tokenize(text)) if s]
+    return [s for s in (raw.strip() for raw in _punkt().tokenize(text)) if s]

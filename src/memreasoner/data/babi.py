@@ -11,6 +11,7 @@ that is the hop order: the object's fact, then where its holder was).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,9 +180,9 @@ def generate_babi(
     task: str,
     n_stories: int,
     *,
-    names: tuple[str, ...] | list[str] = BABI_NAMES,
-    places: tuple[str, ...] | list[str] = BABI_PLACES,
-    objects: tuple[str, ...] | list[str] = BABI_OBJECTS,
+    names: Sequence[str] = BABI_NAMES,
+    places: Sequence[str] = BABI_PLACES,
+    objects: Sequence[str] = BABI_OBJECTS,
     questions_per_story: int = 5,
     seed: int = 0,
 ) -> str:
@@ -203,7 +204,7 @@ def generate_babi(
     return "\n".join(out) + "\n"
 
 
-def _check_vocabulary(task: str, names, places, objects) -> None:
+def _check_vocabulary(task: str, names: Sequence[str], places: Sequence[str], objects: Sequence[str]) -> None:
     word = re.compile(r"^\w+$")
     phrase = re.compile(r"^\w+(?: \w+)*$")
     if not names or not all(word.match(n) for n in names):
@@ -235,7 +236,7 @@ class _StoryWriter:
         self.out.append(f"{len(self.out) + 1} {question} \t{answer}\t{ids}")
 
 
-def _pick(rng: np.random.Generator, options):
+def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
@@ -244,7 +245,7 @@ def _move(rng: np.random.Generator, story: _StoryWriter, person: str, places: li
     story.say(f"{person} {_pick(rng, MOVE_VERBS)} the {_pick(rng, [p for p in places if p != here])}.")
 
 
-def _qa1_story(rng, names, places, objects, n_questions) -> list[str]:
+def _qa1_story(rng: np.random.Generator, names: list[str], places: list[str], objects: list[str], n_questions: int) -> list[str]:
     story = _StoryWriter()
     for _ in range(n_questions):
         for _ in range(2):
@@ -253,7 +254,7 @@ def _qa1_story(rng, names, places, objects, n_questions) -> list[str]:
     return story.out
 
 
-def _qa2_story(rng, names, places, objects, n_questions) -> list[str]:
+def _qa2_story(rng: np.random.Generator, names: list[str], places: list[str], objects: list[str], n_questions: int) -> list[str]:
     story = _StoryWriter()
     for _ in range(n_questions):
         rounds = int(rng.geometric(0.55))  # pairs of sentences before the question: 1 most often, as in bAbI
@@ -267,7 +268,7 @@ def _qa2_story(rng, names, places, objects, n_questions) -> list[str]:
     return story.out
 
 
-def _act(rng, story: _StoryWriter, person: str, places: list[str], objects: list[str]) -> None:
+def _act(rng: np.random.Generator, story: _StoryWriter, person: str, places: list[str], objects: list[str]) -> None:
     """One sentence for `person`: a move, or (once they are somewhere) picking up or putting down."""
     world = story.world
     if person not in world.location or rng.random() < 0.55:

@@ -85,7 +85,7 @@ class Context:
 
 def hide_story(
     story: Sequence[str],
-    distractors: DistractorSource,
+    distractors: DistractorSource | None,
     n_tokens: int,
     rng: np.random.Generator,
     encoding: tiktoken.Encoding | None = None,
@@ -93,7 +93,8 @@ def hide_story(
 ) -> Context:
     """`story` in order in uniformly random gaps of distractor text; exactly `n_tokens` when joined.
 
-    `where` (file, line) names the story in the error raised when it alone is longer than `n_tokens`.
+    `distractors` may be None only for `n_tokens` 0 (the bare story). `where` (file, line) names the
+    story in the error raised when it alone is longer than `n_tokens`.
     """
     if n_tokens == 0:
         return Context(list(story), list(range(len(story))))
@@ -111,7 +112,15 @@ def hide_story(
     raise RuntimeError(f"could not reach exactly {n_tokens} tokens in {_MAX_ATTEMPTS} attempts")
 
 
-def _fill(story, story_counts, texts, counts, n_tokens, rng, encoding) -> Context | None:
+def _fill(
+    story: list[str],
+    story_counts: np.ndarray,
+    texts: list[str],
+    counts: np.ndarray,
+    n_tokens: int,
+    rng: np.random.Generator,
+    encoding: tiktoken.Encoding,
+) -> Context | None:
     """Interleave, cut the last distractor sentence to the exact length, verify; None to retry."""
     encode = encoding.encode_ordinary
     n_lines = len(story) + len(texts)
@@ -271,7 +280,9 @@ def build_benchmark(
     return build_haystacks(picked, lengths, pool, seed, allow_repeats, source, progress)
 
 
-def _question_source(task, samples, babi, seed, first, unseen, split):
+def _question_source(
+    task: str, samples: int, babi: str | Path | None, seed: int, first: bool, unseen: bool, split: str
+) -> tuple[list[BabiSample], str | Path, list[int] | None]:
     """(questions, where they come from, official indices or None)."""
     if babi is not None and unseen:
         raise InputError("give either a bAbI file or unseen (generated) stories, not both")

@@ -25,11 +25,15 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    # A command that takes more flags than its parser knows (train: the model's own) says so.
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.data_dir:
         set_data_dir(args.data_dir)
     try:
-        return args.func(args) or 0
+        return (args.func(args, extra) if getattr(args, "takes_extra", False) else args.func(args)) or 0
     except InputError as err:
         print(f"memreasoner: error: {err}", file=sys.stderr)
         return 2

@@ -14,16 +14,16 @@ from ..errors import InputError
 # model name -> trainer module
 TRAINERS: dict[str, str] = {
     "memreasoner": "memreasoner.model.train",
+    "rememr1": "memreasoner.agent.train",
+    "memagent": "memreasoner.agent.train",
 }
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train a model on bAbI (no distractors) and save a checkpoint",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="memreasoner", help=f"which model: {', '.join(TRAINERS)}")
     p.add_argument("--task", default="qa1", help="qa1, qa2 or vt")
     p.add_argument("--babi", help="bAbI-format training file (default: the data dir's train split)")
-    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.add_argument("--out", help="checkpoint folder to write (required)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--minutes", type=float, default=None, help="stop training after this many minutes")
@@ -32,12 +32,28 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="optimiser steps")
     p.add_argument("--lr", type=float, default=None, help="learning rate")
     p.add_argument("--batch-size", type=int, default=None)
-    for name, module in TRAINERS.items():
-        importlib.import_module(module).add_arguments(p.add_argument_group(f"{name} options"))
-    p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def add_parser(sub) -> None:
+    # Only the shared flags here: a trainer module (and torch with it) is imported only once --model
+    # names it, so `memreasoner build` and `--help` stay fast. `run` parses the model's own flags.
+    p = sub.add_parser("train", add_help=False, help="train a model on bAbI (no distractors) and save a checkpoint")
+    p.add_argument("-h", "--help", action="store_true", help="show the flags of --model (default memreasoner)")
+    shared_flags(p)
+    p.set_defaults(func=run, takes_extra=True)
+
+
+def run(args, extra: list[str]) -> int:
     if args.model not in TRAINERS:
         raise InputError(f"unknown model {args.model!r} for train; known: {', '.join(TRAINERS)}")
-    return importlib.import_module(TRAINERS[args.model]).run(args)
+    trainer = importlib.import_module(TRAINERS[args.model])
+    full = argparse.ArgumentParser(prog="memreasoner train", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    shared_flags(full)
+    trainer.add_arguments(full.add_argument_group(f"{args.model} options"))
+    if args.help:
+        full.print_help()
+        return 0
+    args = full.parse_args(extra, namespace=args)  # the shared flags are already in `args`
+    if not args.out:
+        raise InputError("train needs --out FOLDER for the checkpoint")
+    return trainer.run(args)

@@ -20,6 +20,8 @@ from .errors import InputError
 # name -> "module:Class". Each class subclasses Reader.
 REGISTRY: dict[str, str] = {
     "memreasoner": "memreasoner.model.memreasoner:MemReasoner",
+    "rememr1": "memreasoner.agent.reader:RememR1Reader",
+    "memagent": "memreasoner.agent.reader:MemAgentReader",
 }
 
 

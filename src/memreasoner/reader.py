@@ -22,6 +22,12 @@ REGISTRY: dict[str, str] = {
     "memreasoner": "memreasoner.model.memreasoner:MemReasoner",
     "rememr1": "memreasoner.agent.reader:RememR1Reader",
     "memagent": "memreasoner.agent.reader:MemAgentReader",
+    "larimar": "memreasoner.baselines.larimar:Larimar",
+    "rmt": "memreasoner.baselines.rmt:RecurrentMemoryTransformer",
+    "mamba": "memreasoner.baselines.mamba:MambaLM",
+    "transformer": "memreasoner.baselines.transformer:FullAttentionTransformer",
+    "memn2n": "memreasoner.baselines.memn2n:MemN2N",
+    "retrieval": "memreasoner.baselines.retrieval:RetrieveThenRead",
 }
 
 

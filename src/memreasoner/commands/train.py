@@ -16,6 +16,12 @@ TRAINERS: dict[str, str] = {
     "memreasoner": "memreasoner.model.train",
     "rememr1": "memreasoner.agent.train",
     "memagent": "memreasoner.agent.train",
+    "larimar": "memreasoner.baselines.larimar",
+    "rmt": "memreasoner.baselines.rmt",
+    "mamba": "memreasoner.baselines.mamba",
+    "transformer": "memreasoner.baselines.transformer",
+    "memn2n": "memreasoner.baselines.memn2n",
+    "retrieval": "memreasoner.baselines.retrieval",
 }
 
 

@@ -1,0 +1,262 @@
+"""What the baselines share: bAbI training data, the GPT-2 token format, checkpoints and one training loop.
+
+Every baseline trains like MemReasoner does (P): on the bAbI train split, no distractors; the
+haystack is only seen at test time. Each is a `BaselineReader`: a torch module with a dataclass
+`config` whose checkpoint is a folder `config.json` (the config, with "model": its name) +
+`model.safetensors`, written atomically, plus `trainer.pt` (optimiser, step, time) for `--resume`
+and `metrics.json` (held-out bAbI accuracy, time, losses) once training ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+from tqdm import tqdm
+
+from ..data.babi import BabiSample, load_babi
+from ..data.haystack import Context
+from ..data.sample import Sample
+from ..data.tokens import gpt2_encoding
+from ..errors import InputError
+from ..model.memreasoner import replace_folder
+from ..paths import babi_file
+from ..reader import Reader
+
+CONFIG_FILE, WEIGHTS_FILE, TRAINER_FILE, METRICS_FILE = "config.json", "model.safetensors", "trainer.pt", "metrics.json"
+EOT = 50256  # GPT-2's <|endoftext|>: ends every answer the token models generate
+HELD_OUT = 200  # bAbI test questions answered (0k) when training ends: a quick sanity number, not the benchmark
+CHECKPOINT_SECONDS = 300  # a crash loses at most this much training
+
+
+# -- data ------------------------------------------------------------------------------------------
+def babi_train(args) -> list[BabiSample]:
+    """The training questions every model sees: --babi, else the data dir's train split of --task."""
+    path = Path(args.babi) if args.babi else babi_file(args.task, "train")
+    return load_babi(path, args.task)
+
+
+def babi_held_out(task: str, n: int = HELD_OUT) -> list[Sample]:
+    """The first n questions of the bAbI test split as 0k samples (the bare story)."""
+    return [as_sample(b, f"{task}-heldout-{i}") for i, b in enumerate(load_babi(babi_file(task, "test"), task)[:n])]
+
+
+def as_sample(babi: BabiSample, id_: str = "") -> Sample:
+    """A bAbI question as the harness's record, its story joined exactly as a 0k haystack joins it."""
+    text, starts = Context(list(babi.lines), list(range(len(babi.lines)))).joined()
+    return Sample(input=text, question=babi.question, target=babi.answer, task=babi.task, length="0k",
+                  sentence_starts=starts, facts=list(babi.support), story=list(range(len(babi.lines))), id=id_)
+
+
+class TokenFormat:
+    """How the token models (RMT, Mamba, transformer) read a question: GPT-2 ids of
+
+        context | "\\nQuestion: <question>\\nAnswer:" | " <answer>" <|endoftext|>
+
+    The question follows the context, as in BABILong's prompts; the answer ends at <|endoftext|>.
+    """
+
+    def __init__(self):
+        self.encoding = gpt2_encoding()
+
+    def lines(self, lines: list[str]) -> list[list[int]]:
+        """Ids of each line, each after its joining space but the first: their concatenation is the
+        ids of the joined text (GPT-2 never merges a space with the word before it)."""
+        return [self.encoding.encode_ordinary(line if i == 0 else " " + line) for i, line in enumerate(lines)]
+
+    def context(self, text: str) -> list[int]:
+        return self.encoding.encode_ordinary(text)
+
+    def prompt(self, question: str) -> list[int]:
+        return self.encoding.encode_ordinary(f"\nQuestion: {question}\nAnswer:")
+
+    def answer(self, answer: str) -> list[int]:
+        return self.encoding.encode_ordinary(" " + answer) + [EOT]
+
+    def text(self, ids: list[int]) -> str:
+        return self.encoding.decode(ids).strip()
+
+
+@dataclass
+class TokenExample:
+    lines: list[list[int]]  # context ids per line
+    prompt: list[int]
+    answer: list[int]  # ends with EOT
+
+    @property
+    def context(self) -> list[int]:
+        return [t for line in self.lines for t in line]
+
+
+def token_examples(samples: list[BabiSample], fmt: TokenFormat) -> list[TokenExample]:
+    return [TokenExample(fmt.lines(s.lines), fmt.prompt(s.question), fmt.answer(s.answer)) for s in samples]
+
+
+@torch.no_grad()
+def greedy(next_logits: Callable[[list[int]], torch.Tensor], max_tokens: int) -> list[int]:
+    """Greedy decoding: next_logits(ids generated so far) -> [V] logits; stops at <|endoftext|>."""
+    out: list[int] = []
+    for _ in range(max_tokens):
+        token = int(next_logits(out).argmax())
+        if token == EOT:
+            break
+        out.append(token)
+    return out
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())  # shared (tied) tensors are counted once
+
+
+# -- checkpoints -----------------------------------------------------------------------------------
+class BaselineReader(nn.Module, Reader):
+    """A torch model with a dataclass `config` (class attribute `Config`), saved and loaded the same way."""
+
+    Config: type
+
+    def save(self, path: str | Path, extra: Callable[[Path], None] | None = None) -> None:
+        """Replace the folder `path` atomically; `extra(folder)` may add files (trainer state, metrics)."""
+        with replace_folder(path) as tmp:
+            (tmp / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+            save_model(self, str(tmp / WEIGHTS_FILE))  # safetensors; handles tied embeddings
+            if extra is not None:
+                extra(tmp)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> "BaselineReader":
+        path = Path(path)
+        config_file, weights = path / CONFIG_FILE, path / WEIGHTS_FILE
+        if not config_file.is_file() or not weights.is_file():
+            raise InputError(f"not a {cls.name} checkpoint (needs {CONFIG_FILE} and {WEIGHTS_FILE})", path)
+        try:
+            obj = json.loads(config_file.read_text())
+        except json.JSONDecodeError as err:
+            raise InputError(f"config is not valid JSON ({err.msg})", config_file) from None
+        if obj.get("model") != cls.name:
+            raise InputError(f"checkpoint holds model {obj.get('model')!r}, not {cls.name!r}", config_file)
+        known = {f.name for f in fields(cls.Config)}
+        unknown = sorted(set(obj) - known)
+        if unknown:
+            raise InputError(f"unknown {cls.name} config key(s): {', '.join(unknown)}", config_file)
+        model = cls(cls.Config(**obj))
+        missing, unexpected = load_model(model, str(weights), strict=False)
+        if missing or unexpected:
+            raise InputError(f"weights do not fit the config (missing {sorted(missing)[:3]}, unexpected "
+                             f"{sorted(unexpected)[:3]})", weights)
+        return model.to(device).eval()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+# -- training --------------------------------------------------------------------------------------
+@dataclass
+class Defaults:
+    steps: int
+    lr: float
+    batch_size: int
+
+
+def lr_factor(progress: float, warmup: float = 0.05) -> float:
+    """Linear warm-up over the first 5% of the run, then cosine down to 10%.
+
+    `progress` is the larger of steps done / steps and time used / --minutes, so a run stopped by its
+    time budget still ends its schedule at a small learning rate.
+    """
+    if progress < warmup:
+        return (progress + 1e-3) / warmup
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
+
+
+def model_for(cls: type[BaselineReader], config, args) -> BaselineReader:
+    """A fresh model from `config`, or the one in --out when resuming."""
+    if args.resume:
+        if not (Path(args.out) / TRAINER_FILE).is_file():
+            raise InputError(f"nothing to resume: no {TRAINER_FILE} in the checkpoint folder", args.out)
+        return cls.load(args.out, args.device).train()
+    return cls(config).to(args.device)
+
+
+def fit(model: BaselineReader, step_loss: Callable[[int, float, torch.Generator], torch.Tensor], args,
+        defaults: Defaults, info: dict | None = None, clip: float = 1.0, held_out: int = HELD_OUT,
+        progress_bar: bool = True) -> dict:
+    """Train until --steps or --minutes, whichever comes first; save; return metrics.
+
+    step_loss(batch_size, progress in [0, 1], generator) -> the loss of one freshly drawn batch.
+    `info` (e.g. the number of training questions) is recorded in metrics.json as is.
+    """
+    out = Path(args.out)
+    steps, lr, batch = args.steps or defaults.steps, args.lr or defaults.lr, args.batch_size or defaults.batch_size
+    budget = args.minutes * 60 if args.minutes else math.inf
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(args.seed)
+    step, elapsed, losses = 0, 0.0, []
+    if args.resume:
+        state = torch.load(out / TRAINER_FILE, weights_only=False)
+        optimiser.load_state_dict(state["optimiser"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        step, elapsed, losses, steps = state["step"], state["elapsed"], state["losses"], state["steps"]
+
+    def checkpoint(metrics: dict | None = None) -> None:
+        def write(folder: Path) -> None:
+            torch.save({"step": step, "steps": steps, "elapsed": elapsed, "losses": losses,
+                        "optimiser": optimiser.state_dict(), "generator": gen.get_state(),
+                        "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}, folder / TRAINER_FILE)
+            if metrics is not None:
+                (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+        model.save(out, extra=write)
+
+    model.train()
+    started, start_elapsed, last_save = time.perf_counter(), elapsed, time.perf_counter()
+    bar = tqdm(total=steps, initial=step, desc=f"train {model.name} {args.task}", dynamic_ncols=True,
+               disable=not progress_bar)
+    while step < steps and elapsed < budget:
+        progress = max(step / steps, elapsed / budget)
+        for group in optimiser.param_groups:
+            group["lr"] = lr * lr_factor(progress)
+        loss = step_loss(batch, progress, gen)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, clip)
+        optimiser.step()
+        step += 1
+        losses.append(round(loss.item(), 4))
+        elapsed = start_elapsed + time.perf_counter() - started
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if time.perf_counter() - last_save > CHECKPOINT_SECONDS and step < steps:
+            checkpoint()
+            last_save = time.perf_counter()
+    bar.close()
+
+    t = time.perf_counter()
+    test = babi_held_out(args.task, held_out) if held_out else []
+    answers = model.answer(test) if test else []
+    correct = sum(a.text.strip().strip(".").lower() == s.target.lower() for a, s in zip(answers, test))
+    window = max(1, min(20, len(losses) // 4))  # mean of the first and last steps: is it learning?
+    metrics = {
+        "model": model.name, "task": args.task, "steps": step, "train_seconds": round(elapsed, 1),
+        **(info or {}),
+        "loss_first": round(sum(losses[:window]) / window, 4) if losses else None,
+        "loss_last": round(sum(losses[-window:]) / window, 4) if losses else None,
+        "held_out_accuracy": correct / len(test) if test else None, "held_out": len(test),
+        "eval_seconds": round(time.perf_counter() - t, 1), "params": count_parameters(model),
+    }
+    model.eval()
+    checkpoint(metrics)
+    acc = f"held-out accuracy {metrics['held_out_accuracy']:.3f} on {len(test)} bAbI test questions (0k); " if test else ""
+    print(f"{model.name}: {step} steps in {elapsed / 60:.1f} min, loss {metrics['loss_first']} -> {metrics['loss_last']}; "
+          f"{acc}saved {out}")
+    return metrics

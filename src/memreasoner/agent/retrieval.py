@@ -1,6 +1,6 @@
 """The callback library: find the past memory of an episode that best matches a recall query.
 
-Two scorers from maintained libraries: TF-IDF cosine (scikit-learn) and Okapi BM25 (rank_bm25).
+Two scorers from maintained libraries: TF-IDF (scikit-learn) and BM25+ (rank_bm25).
 Ties go to the most recent memory, because a later memory supersedes an earlier one about the same
 thing. A query that matches no word of any memory retrieves nothing (None), which the agent is
 shown as an empty recall rather than some arbitrary memory.
@@ -37,13 +37,16 @@ def _scores(method: str, query: str, documents: list[str]) -> np.ndarray:
             return np.zeros(len(documents))
         return (matrix[:-1] @ matrix[-1].T).toarray().ravel()
     if method == "bm25":
-        from rank_bm25 import BM25Okapi
+        # BM25+ rather than Okapi BM25: Okapi's idf turns negative for a word in more than half of
+        # the documents -- exactly a holder's name late in a long episode -- and then ranks the
+        # memories that hold it *below* those that do not. BM25+'s idf, log((N + 1) / df), stays positive.
+        from rank_bm25 import BM25Plus
 
         corpus = [_words(d) for d in documents]
         if not any(corpus):
             return np.zeros(len(documents))
-        scores = np.asarray(BM25Okapi(corpus).get_scores(_words(query)), dtype=float)
-        # BM25's idf floor gives documents without any query word a score too; those must not win.
+        scores = np.asarray(BM25Plus(corpus).get_scores(_words(query)), dtype=float)
+        # BM25+ also credits words a document lacks (its delta term); such documents must not win.
         query_words = set(_words(query))
         scores[[not query_words & set(doc) for doc in corpus]] = 0.0
         return scores

@@ -89,17 +89,19 @@ class _Recorder:
         return replies
 
 
-def new_policy(texts, args, device: str) -> HFPolicy:
+def new_policy(texts, dim: int = 128, layers: int = 4, heads: int = 4, device: str = "cpu",
+               temperature: float = 1.0) -> HFPolicy:
+    """A randomly initialised GPT-2-architecture policy with a word-level tokenizer built from `texts`."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     tokenizer = build_tokenizer(texts)
     config = GPT2Config(
-        vocab_size=len(tokenizer), n_positions=1024, n_embd=args.policy_dim, n_layer=args.policy_layers,
-        n_head=args.policy_heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        vocab_size=len(tokenizer), n_positions=1024, n_embd=dim, n_layer=layers, n_head=heads,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,  # no dropout: rollouts and updates see the same policy
         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     config.collapse_unk = True  # read by HFPolicy: runs of unknown words become one <unk>
-    return HFPolicy(GPT2LMHeadModel(config), tokenizer, device=device, batch_size=64, temperature=args.rollout_temperature)
+    return HFPolicy(GPT2LMHeadModel(config), tokenizer, device=device, batch_size=64, temperature=temperature)
 
 
 def imitate(policy: HFPolicy, pairs, steps: int, lr: float, batch_size: int, seconds: float | None, rng) -> dict:
@@ -109,9 +111,12 @@ def imitate(policy: HFPolicy, pairs, steps: int, lr: float, batch_size: int, sec
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warmup = max(1, min(100, steps // 10))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    # Batches of similar lengths (consecutive in length order) waste little on padding.
+    ordered = sorted(pairs, key=lambda pair: len(pair[0]) + len(pair[1]))
+    batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
     start, losses, step = time.monotonic(), [], 0
     for step in range(1, steps + 1):
-        batch = [pairs[i] for i in rng.sample(range(len(pairs)), min(batch_size, len(pairs)))]
+        batch = rng.choice(batches)
         width = max(len(p) + len(t) for p, t in batch)
         ids = torch.full((len(batch), width), policy.pad_id, dtype=torch.long)
         labels = torch.full((len(batch), width), -100, dtype=torch.long)
@@ -219,7 +224,8 @@ def run(args) -> int:
         _log(f"resumed the imitation policy from {imitation_dir}")
     else:
         texts = [line for q in train_questions for line in q.lines] + [q.question for q in train_questions]
-        policy = new_policy(texts + [q.answer for q in train_questions], args, args.device)
+        policy = new_policy(texts + [q.answer for q in train_questions], args.policy_dim, args.policy_layers,
+                            args.policy_heads, args.device, args.rollout_temperature)
         samples = build_haystacks(list(enumerate(train_questions)), parse_lengths(args.agent_train_lengths), books,
                                   seed=args.seed, progress=False)
         recorder = _Recorder(Oracle(reader_class.recall), policy)

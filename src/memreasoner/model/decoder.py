@@ -1,0 +1,146 @@
+"""Step 6 of MemReasoner: a GPT-2 decoder conditioned on one line latent, as Larimar conditions it.
+
+Two conditioning paths at once (Larimar):
+  prefix  a linear map of the latent gives one key and one value per layer: a one-token KV prefix
+          that every position attends to;
+  embed   another linear map of the latent is added to every token embedding.
+The decoder is `transformers`' GPT2LMHeadModel with the GPT-2 BPE vocabulary (50257 ids, tiktoken
+encoding from the local BPE file): a small config trained here, or pretrained weights from a local
+folder when a user has them.
+
+Sequences (the prompt is not scored):
+  answer      <|endoftext|> question | " answer" <|endoftext|>
+  reconstruct <|endoftext|>          | line <|endoftext|>
+The question in the prompt tells the decoder what to pull out of the line's latent ("Where is the
+football?" -> a place); reconstruction teaches it to spell out whatever a latent holds, which is how
+it can name an answer never seen as an answer in training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
+
+from ..data.tokens import gpt2_encoding
+
+EOT = 50256  # <|endoftext|>, GPT-2's only special token
+IGNORE = -100
+
+
+def small_gpt2_config(layers: int = 2, dim: int = 256, heads: int = 4, positions: int = 256) -> GPT2Config:
+    return GPT2Config(vocab_size=50257, n_positions=positions, n_embd=dim, n_layer=layers, n_head=heads,
+                      bos_token_id=EOT, eos_token_id=EOT)
+
+
+class LatentDecoder(nn.Module):
+    def __init__(self, latent_dim: int, gpt2_config: GPT2Config | None = None, pretrained: str = ""):
+        super().__init__()
+        self.gpt2 = GPT2LMHeadModel.from_pretrained(pretrained) if pretrained else GPT2LMHeadModel(gpt2_config or small_gpt2_config())
+        cfg = self.gpt2.config
+        self.layers, self.heads, self.dim = cfg.n_layer, cfg.n_head, cfg.n_embd
+        self.to_prefix = nn.Linear(latent_dim, self.layers * 2 * self.dim)
+        self.to_embed = nn.Linear(latent_dim, self.dim)
+        self.encoding = gpt2_encoding()
+
+    # -- tokens -------------------------------------------------------------------------------------
+    def answer_tokens(self, question: str, answer: str | None = None) -> tuple[list[int], list[int]]:
+        """(prompt ids, target ids); the target ends with <|endoftext|>."""
+        prompt = [EOT] + self.encoding.encode_ordinary(question)
+        return prompt, ([] if answer is None else self.encoding.encode_ordinary(" " + answer) + [EOT])
+
+    def line_tokens(self, line: str) -> tuple[list[int], list[int]]:
+        return [EOT], self.encoding.encode_ordinary(line) + [EOT]
+
+    # -- the conditioned forward pass ---------------------------------------------------------------
+    def _prefix(self, latent: torch.Tensor) -> DynamicCache:
+        """latent [B, D] -> a cache holding one key/value position per layer, [B, heads, 1, dim/heads]."""
+        B = latent.shape[0]
+        kv = self.to_prefix(latent).view(B, self.layers, 2, self.heads, 1, self.dim // self.heads)
+        return DynamicCache(ddp_cache_data=[(kv[:, i, 0], kv[:, i, 1]) for i in range(self.layers)])
+
+    def _hidden(self, latent: torch.Tensor, tokens: torch.Tensor, cache: DynamicCache, start: int) -> torch.Tensor:
+        """tokens [B, T, E] (token embeddings) at positions start..start+T-1, after the prefix (and any
+        earlier tokens) already in `cache` -> last hidden states [B, T, E]."""
+        B, T, _ = tokens.shape
+        embeds = tokens + self.to_embed(latent)[:, None, :]  # the latent added to every token embedding
+        positions = torch.arange(start, start + T, device=tokens.device)[None].expand(B, -1)
+        past = cache.get_seq_length()  # the prefix slot plus earlier tokens; it has no position of its own
+        mask = torch.ones(B, past + T, dtype=torch.long, device=tokens.device)
+        out = self.gpt2.transformer(inputs_embeds=embeds, past_key_values=cache, attention_mask=mask,
+                                    position_ids=positions, use_cache=True)
+        return out.last_hidden_state
+
+    def loss(self, latent: torch.Tensor, prompts: list[list[int]], targets: list[list[int]],
+             negatives: int = 0) -> torch.Tensor:
+        """Cross-entropy of each row's target tokens given latent [B, D] and its prompt (teacher
+        forcing), averaged over the row's targets -> [B].
+
+        negatives > 0 (training only): sampled softmax over the batch's target ids and that many ids
+        drawn uniformly from the rest, each drawn logit shifted by log(rest / negatives) so the
+        partition function stays unbiased. The full 50257-way output layer and the dense gradients of
+        the embedding tables are most of a CPU training step otherwise; rows used this step are
+        gathered once per table so each table gets one dense gradient per call. Inference always
+        takes the argmax over the full vocabulary.
+        """
+        seqs = [p + t for p, t in zip(prompts, targets)]
+        B, T = len(seqs), max(map(len, seqs)) - 1
+        ids = torch.full((B, T), EOT, dtype=torch.long)
+        labels = torch.full((B, T), IGNORE, dtype=torch.long)
+        for b, (p, s) in enumerate(zip(prompts, seqs)):
+            ids[b, : len(s) - 1] = torch.tensor(s[:-1])
+            labels[b, len(p) - 1 : len(s) - 1] = torch.tensor(s[len(p):])  # predict token k+1 at k
+        ids, labels = ids.to(latent.device), labels.to(latent.device)
+        keep = labels != IGNORE  # right padding is harmless under causal attention; it has no label
+        wte, head = self.gpt2.transformer.wte.weight, self.gpt2.lm_head.weight
+        if self.training and negatives:
+            used, where = ids.unique(return_inverse=True)
+            tokens = wte[used][where]  # [B, T, E]
+            positives = labels[keep].unique()  # sorted
+            rest = torch.ones(head.shape[0], dtype=torch.bool, device=ids.device)
+            rest[positives] = False
+            rest = rest.nonzero().squeeze(1)
+            drawn = rest[torch.randint(len(rest), (negatives,), device=ids.device)]
+            out_rows = torch.cat([positives, drawn])  # [S]
+            target = torch.searchsorted(positives, labels[keep])
+            shift = torch.zeros(len(out_rows), device=ids.device)
+            shift[len(positives):] = math.log(len(rest) / negatives)
+        else:
+            tokens, out_rows, target, shift = self.gpt2.transformer.wte(ids), None, labels[keep], 0.0
+        hidden = self._hidden(latent, tokens, self._prefix(latent), 0)[keep]  # [P, E], scored positions only
+        logits = (hidden @ head[out_rows].T + shift) if out_rows is not None else self.gpt2.lm_head(hidden)
+        per_token = F.cross_entropy(logits, target, reduction="none")  # [P]
+        row = keep.nonzero()[:, 0]  # which row each scored position belongs to
+        return torch.zeros(B, device=ids.device).index_add(0, row, per_token) / keep.sum(1).clamp(min=1)
+
+    @torch.no_grad()
+    def generate(self, latent: torch.Tensor, prompts: list[list[int]], max_new_tokens: int = 8) -> list[list[int]]:
+        """Greedy decoding until <|endoftext|>; returns the new ids of each row (without the EOT)."""
+        out: list[list[int]] = [[] for _ in prompts]
+        by_length = defaultdict(list)  # prompts of one length share a batch: no padding needed
+        for b, p in enumerate(prompts):
+            by_length[len(p)].append(b)
+        for length, rows in by_length.items():
+            lat = latent[rows]
+            ids = torch.tensor([prompts[b] for b in rows], device=latent.device)
+            cache = self._prefix(lat)
+            wte = self.gpt2.transformer.wte
+            hidden = self._hidden(lat, wte(ids), cache, 0)
+            done = torch.zeros(len(rows), dtype=torch.bool, device=latent.device)
+            for step in range(max_new_tokens):
+                nxt = self.gpt2.lm_head(hidden[:, -1]).argmax(-1)  # [b]
+                done |= nxt == EOT
+                for j, b in enumerate(rows):
+                    if not done[j]:
+                        out[b].append(int(nxt[j]))
+                if done.all():
+                    break
+                hidden = self._hidden(lat, wte(nxt[:, None]), cache, length + step)
+        return out
+
+    def decode(self, ids: list[int]) -> str:
+        return self.encoding.decode(ids).strip()

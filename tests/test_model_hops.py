@@ -1,0 +1,56 @@
+import torch
+import torch.nn.functional as F
+
+from memreasoner.model.hops import HopReader
+from memreasoner.model.memory import EpisodicMemory
+
+
+def setup(update="mapped", hops=2, n=(5, 8), dim=32):
+    torch.manual_seed(0)
+    mem = EpisodicMemory(dim, 48, "exact")
+    reader = HopReader(dim, hops=hops, update=update)
+    keys = torch.zeros(len(n), max(n), dim)
+    for b, k in enumerate(n):
+        keys[b, :k] = F.normalize(torch.randn(k, dim), dim=-1)
+    lengths = torch.tensor(n)
+    return mem, reader, keys, lengths, mem.write(keys)
+
+
+def test_first_hop_lands_on_the_line_the_query_names():
+    mem, reader, keys, lengths, written = setup(hops=1)
+    out = reader(mem, written, keys, lengths, keys[:, 2] + 0.05 * torch.randn(2, 32), hard=True)
+    assert out.lines[:, 0].tolist() == [2, 2]
+    assert torch.equal(out.final, F.one_hot(torch.tensor([2, 2]), 8).float())
+
+
+def test_padding_is_never_chosen_and_soft_attention_sums_to_one():
+    mem, reader, keys, lengths, written = setup()
+    out = reader(mem, written, keys, lengths, torch.randn(2, 32))
+    assert (out.attention[0, :, 5:] == 0).all()
+    assert torch.allclose(out.attention.sum(-1), torch.ones(2, 2))
+    assert (out.lines[0] < 5).all()
+
+
+def test_literal_readout_update_cannot_move_the_second_hop():
+    # With an exact pinv the readout is already in the written span: q + alpha r reads back along r.
+    mem, reader, keys, lengths, written = setup(update="readout")
+    out = reader(mem, written, keys, lengths, torch.randn(2, 32), hard=True)
+    assert torch.equal(out.lines[:, 0], out.lines[:, 1])
+    assert out.used.tolist() == [1, 1]  # the stopping threshold sees the readout stand still
+
+
+def test_mapped_update_can_move_the_second_hop():
+    mem, reader, keys, lengths, _ = setup(update="mapped")
+    with torch.no_grad():  # U maps line 1 onto line 4: a learned "follow this line to that one"
+        reader.hop_map.weight.copy_(torch.outer(keys[0, 4], keys[0, 1]) * 10)
+    out = reader(mem, mem.write(keys[:1]), keys[:1], lengths[:1], keys[:1, 1], hard=True)
+    assert out.lines[0].tolist() == [1, 4]
+    assert out.used.tolist() == [2]
+
+
+def test_straight_through_forward_is_the_argmax_line():
+    mem, reader, keys, lengths, written = setup()
+    reader.select = "straight"
+    out = reader(mem, written, keys, lengths, torch.randn(2, 32))
+    assert torch.allclose(out.attention, F.one_hot(out.lines, 8).float())
+    assert out.attention.requires_grad

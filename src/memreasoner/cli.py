@@ -11,7 +11,7 @@ from .errors import InputError
 from .paths import ENV_VAR, set_data_dir
 
 # Order is the order `memreasoner --help` lists them.
-COMMANDS = ["build", "download", "train", "eval", "answer", "experiment"]
+COMMANDS = ["build", "download", "train", "eval", "answer", "experiment", "compare"]
 
 
 def make_parser() -> argparse.ArgumentParser:

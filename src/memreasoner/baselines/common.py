@@ -177,6 +177,13 @@ def lr_factor(progress: float, warmup: float = 0.05) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
 
 
+def add_common_arguments(group) -> None:
+    """Flags every baseline trainer takes (named as MemReasoner's trainer names them)."""
+    group.add_argument("--eval-limit", type=int, default=HELD_OUT,
+                       help="bAbI test questions answered (0k) when training ends, recorded in metrics.json")
+    group.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default); 1 is faster on a busy machine")
+
+
 def model_for(cls: type[BaselineReader], config, args) -> BaselineReader:
     """A fresh model from `config`, or the one in --out when resuming."""
     if args.resume:
@@ -187,13 +194,14 @@ def model_for(cls: type[BaselineReader], config, args) -> BaselineReader:
 
 
 def fit(model: BaselineReader, step_loss: Callable[[int, float, torch.Generator], torch.Tensor], args,
-        defaults: Defaults, info: dict | None = None, clip: float = 1.0, held_out: int = HELD_OUT,
-        progress_bar: bool = True) -> dict:
+        defaults: Defaults, info: dict | None = None, clip: float = 1.0, progress_bar: bool = True) -> dict:
     """Train until --steps or --minutes, whichever comes first; save; return metrics.
 
     step_loss(batch_size, progress in [0, 1], generator) -> the loss of one freshly drawn batch.
     `info` (e.g. the number of training questions) is recorded in metrics.json as is.
     """
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = Path(args.out)
     steps, lr, batch = args.steps or defaults.steps, args.lr or defaults.lr, args.batch_size or defaults.batch_size
     budget = args.minutes * 60 if args.minutes else math.inf
@@ -242,7 +250,7 @@ def fit(model: BaselineReader, step_loss: Callable[[int, float, torch.Generator]
     bar.close()
 
     t = time.perf_counter()
-    test = babi_held_out(args.task, held_out) if held_out else []
+    test = babi_held_out(args.task, args.eval_limit) if args.eval_limit else []
     answers = model.answer(test) if test else []
     correct = sum(a.text.strip().strip(".").lower() == s.target.lower() for a, s in zip(answers, test))
     window = max(1, min(20, len(losses) // 4))  # mean of the first and last steps: is it learning?

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..data.babi import BabiSample
 from ..reader import Answer
-from .common import BaselineReader, Defaults, babi_train, fit, model_for
+from .common import BaselineReader, Defaults, add_common_arguments, babi_train, fit, model_for
 
 DEFAULTS = Defaults(steps=3000, lr=1e-2, batch_size=32)
 WORD = re.compile(r"[a-z]+")
@@ -153,6 +153,7 @@ class BagData:
 
 # -- `memreasoner train --model memn2n` ------------------------------------------------------------
 def add_arguments(group) -> None:
+    add_common_arguments(group)
     c = MemN2NConfig()
     group.add_argument("--memn2n-dim", type=int, default=c.dim)
     group.add_argument("--memn2n-hops", type=int, default=c.hops)

@@ -24,7 +24,7 @@ from rank_bm25 import BM25Okapi
 
 from ..errors import InputError
 from ..reader import Answer
-from .common import BaselineReader, Defaults, babi_train, fit, model_for
+from .common import BaselineReader, Defaults, add_common_arguments, babi_train, fit, model_for
 from .memn2n import BagData, MemN2NCore, answer_loss, read_lines, vocabulary, words
 
 DEFAULTS = Defaults(steps=3000, lr=1e-2, batch_size=32)
@@ -86,6 +86,7 @@ class RetrieveThenRead(BaselineReader):
 
 # -- `memreasoner train --model retrieval` ---------------------------------------------------------
 def add_arguments(group) -> None:
+    add_common_arguments(group)
     c = RetrievalConfig()
     group.add_argument("--retrieval-retriever", default=c.retriever, choices=RETRIEVERS)
     group.add_argument("--retrieval-encoder", default=c.encoder, help="embedding retriever: encoder folder")

@@ -32,7 +32,8 @@ from torch import nn
 from ..errors import InputError
 from ..reader import Answer
 from . import gpt2
-from .common import BaselineReader, Defaults, TokenExample, TokenFormat, babi_train, fit, greedy, model_for, token_examples
+from .common import (BaselineReader, Defaults, TokenExample, TokenFormat, add_common_arguments, babi_train, fit, greedy,
+                     model_for, token_examples)
 
 DEFAULTS = Defaults(steps=3000, lr=1e-3, batch_size=32)
 
@@ -155,6 +156,7 @@ def curriculum(progress: float, max_segments: int, gen: torch.Generator) -> int:
 
 # -- `memreasoner train --model rmt` ---------------------------------------------------------------
 def add_arguments(group) -> None:
+    add_common_arguments(group)
     c = RMTConfig()
     group.add_argument("--rmt-segment", type=int, default=c.segment, help="tokens per segment")
     group.add_argument("--rmt-memory", type=int, default=c.memory, help="memory vectors carried between segments")

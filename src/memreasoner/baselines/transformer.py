@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from ..reader import Answer
 from . import gpt2
-from .common import BaselineReader, Defaults, TokenExample, TokenFormat, babi_train, fit, greedy, model_for, token_examples
+from .common import (BaselineReader, Defaults, TokenExample, TokenFormat, add_common_arguments, babi_train, fit, greedy,
+                     model_for, token_examples)
 
 DEFAULTS = Defaults(steps=3000, lr=1e-3, batch_size=32)
 
@@ -86,6 +87,7 @@ class FullAttentionTransformer(BaselineReader):
 
 # -- `memreasoner train --model transformer` -------------------------------------------------------
 def add_arguments(group) -> None:
+    add_common_arguments(group)
     c = TransformerConfig()
     group.add_argument("--transformer-window", type=int, default=c.window, help="tokens attended over")
     group.add_argument("--transformer-layers", type=int, default=c.layers)

@@ -1,0 +1,40 @@
+"""`memreasoner compare`: MemReasoner and its peers, same data, same budget, same test samples."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    from ..compare import ALL_MODELS
+
+    p = sub.add_parser("compare", help="train (or load) several models under one budget and evaluate them on the same samples",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--models", default=",".join(ALL_MODELS), help="comma-separated model names")
+    p.add_argument("--task", default="qa1", help="qa1 or qa2")
+    p.add_argument("--lengths", default="0k,1k,4k", help="comma-separated lengths, e.g. 0k,1k,2k,4k,8k,16k,32k,64k,128k")
+    p.add_argument("--samples", type=int, default=20, help="test samples per length")
+    p.add_argument("--budget-minutes", type=float, default=5.0, help="training time per model (passed as --minutes)")
+    p.add_argument("--out", required=True, help="folder for models, data, results, table and heatmap")
+    p.add_argument("--from", dest="from_dir", help="load the models from this earlier compare folder instead of training")
+    p.add_argument("--unseen", action="store_true", help="test stories with names, places and objects never seen in training")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-flag", action="append", default=[], metavar="FLAG",
+                   help="extra `memreasoner train` flag, for every model (--train-flag=--steps=300) "
+                        "or one (--train-flag=rmt:--rmt-segment=256); repeatable")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..compare import run_compare
+    from ..data.haystack import parse_lengths
+    from ..errors import InputError
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not models:
+        raise InputError("--models names no model")
+    run_compare(models, args.task, parse_lengths(args.lengths), args.samples, args.budget_minutes, args.out,
+                from_dir=args.from_dir, unseen=args.unseen, seed=args.seed, train_flags=args.train_flag,
+                progress=not args.quiet)
+    return 0

@@ -1,0 +1,64 @@
+"""`memreasoner compare` on a tiny setting: trains each model under the budget, evaluates all on the
+same samples, writes results.json with the documented keys, a table and a heatmap; --from reuses models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from memreasoner.cli import main
+from memreasoner.compare import flags_for
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_compare_tiny(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["compare", "--models", "memn2n,transformer", "--task", "qa1", "--lengths", "0k,1k", "--samples", "2",
+            "--budget-minutes", "0.5", "--out", str(out), "--quiet", "--train-flag=--steps=3",
+            "--train-flag=--eval-limit=2", "--train-flag=transformer:--transformer-dim=16",
+            "--train-flag=transformer:--transformer-layers=1", "--train-flag=transformer:--transformer-heads=2"]
+    assert main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert list(results) == ["memn2n", "transformer"]
+    for name, r in results.items():
+        assert set(r["accuracy"]) == set(r["tokens_per_s"]) == {"0k", "1k"}
+        assert all(0 <= a <= 1 for a in r["accuracy"].values()) and all(v > 0 for v in r["tokens_per_s"].values())
+        assert isinstance(r["params"], int) and r["params"] > 0
+        assert isinstance(r["train_minutes"], float) and r["train_minutes"] <= 0.5
+    assert results["transformer"]["params"] > 50257 * 16  # the tiny config reached its trainer
+    table = (out / "table.md").read_text()
+    assert "| memn2n |" in table and "Speed" in table and table in capsys.readouterr().out
+    assert (out / "heatmap.png").stat().st_size > 0
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["budget_minutes"] == 0.5 and settings["lengths"] == ["0k", "1k"]
+    # Every model answered the same samples.
+    ids = [[row["id"] for row in json.loads((out / "results" / f"{m}.json").read_text())["samples"]] for m in results]
+    assert ids[0] == ids[1] and len(ids[0]) == 4
+
+    again = tmp_path / "again"
+    assert main(["compare", "--models", "memn2n", "--lengths", "0k", "--samples", "2", "--from", str(out),
+                 "--out", str(again), "--quiet"]) == 0
+    assert not (again / "models").exists()  # loaded, not trained
+    assert json.loads((again / "results.json").read_text())["memn2n"]["params"] == results["memn2n"]["params"]
+
+
+def test_compare_rejects_unknown_models_and_missing_checkpoints(tmp_path, capsys):
+    assert main(["compare", "--models", "memn2n,gpt5", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "gpt5" in capsys.readouterr().err
+    assert main(["compare", "--models", "rmt", "--from", str(tmp_path), "--out", str(tmp_path / "y"), "--quiet"]) == 2
+    assert "no trained rmt" in capsys.readouterr().err
+
+
+def test_train_flags_for_one_model_or_all():
+    flags = ["--steps=3", "rmt:--rmt-segment=64", "mamba:--mamba-dim=8"]
+    assert flags_for("rmt", flags) == ["--steps=3", "--rmt-segment=64"]
+    assert flags_for("memn2n", flags) == ["--steps=3"]

@@ -1,0 +1,151 @@
+"""Each baseline trains through `memreasoner train`, its loss falls, its checkpoint round-trips, and
+`memreasoner eval --model NAME:CKPT` runs it. Models are tiny here; the defaults are documented per module."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from memreasoner.baselines.common import as_sample
+from memreasoner.baselines.mamba import MambaLM, MambaReaderConfig
+from memreasoner.baselines.memn2n import MemN2NCore
+from memreasoner.baselines.transformer import FullAttentionTransformer, TransformerConfig
+from memreasoner.cli import main
+from memreasoner.data.babi import load_babi
+from memreasoner.data.sample import Sample, write_samples
+from memreasoner.paths import babi_file
+from memreasoner.reader import load_reader
+
+TINY = {
+    "transformer": ["--transformer-layers", "1", "--transformer-dim", "32", "--transformer-heads", "2",
+                    "--transformer-window", "256", "--lr", "3e-3"],
+    "rmt": ["--rmt-layers", "1", "--rmt-dim", "32", "--rmt-heads", "2", "--rmt-segment", "64", "--rmt-memory", "4",
+            "--lr", "3e-3"],
+    "mamba": ["--mamba-layers", "1", "--mamba-dim", "32", "--lr", "3e-3"],
+    "memn2n": ["--memn2n-dim", "16"],
+    "retrieval": ["--retrieval-dim", "16", "--retrieval-top-k", "4"],
+}
+STEPS = {"transformer": 25, "rmt": 25, "mamba": 25, "memn2n": 150, "retrieval": 150}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a busy 2-core machine two threads spin against each other (20x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """name -> checkpoint folder, each trained a few steps through the CLI."""
+    root = tmp_path_factory.mktemp("baselines")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    folders = {}
+    for name, flags in TINY.items():
+        folders[name] = root / name
+        code = main(["train", "--model", name, "--task", "qa1", "--steps", str(STEPS[name]), "--batch-size", "16",
+                     "--eval-limit", "4", *flags, "--out", str(folders[name])])
+        assert code == 0, name
+    torch.set_num_threads(before)
+    return folders
+
+
+@pytest.fixture(scope="module")
+def samples():
+    """Three bAbI test questions (0k) and one with a long made-up context."""
+    babi = load_babi(babi_file("qa1", "test"), "qa1")[:3]
+    out = [as_sample(b, f"t{i}") for i, b in enumerate(babi)]
+    filler = " ".join(["The weather was fine and the sea was calm that day."] * 40)
+    out.append(Sample(input=filler + " " + out[0].input, question=out[0].question, target=out[0].target,
+                      task="qa1", length="1k", id="long"))
+    return out
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_trains_and_loss_falls(trained, name):
+    metrics = json.loads((trained[name] / "metrics.json").read_text())
+    assert metrics["steps"] == STEPS[name] and metrics["train_questions"] == 1000
+    assert metrics["loss_last"] < metrics["loss_first"] * 0.9, metrics
+    assert metrics["held_out"] == 4 and 0 <= metrics["held_out_accuracy"] <= 1
+    assert json.loads((trained[name] / "config.json").read_text())["model"] == name
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_save_load_round_trip(trained, samples, tmp_path, name):
+    first = load_reader(str(trained[name]))  # the folder names its model
+    assert first.name == name
+    answers = first.answer(samples)
+    assert len(answers) == len(samples) and all(isinstance(a.text, str) for a in answers)
+    first.save(tmp_path / "again")
+    second = load_reader(f"{name}:{tmp_path / 'again'}")
+    assert [a.text for a in second.answer(samples)] == [a.text for a in answers]
+    one, two = first.state_dict(), second.state_dict()
+    assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
+
+
+def test_eval_command_runs_a_baseline(trained, samples, tmp_path, capsys):
+    data = tmp_path / "data.jsonl"
+    write_samples(samples, data)
+    out = tmp_path / "res.json"
+    assert main(["eval", "--model", f"rmt:{trained['rmt']}", "--data", str(data), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["n"] == {"0k": 3, "1k": 1}
+
+
+def test_resume_continues_the_run(trained, tmp_path):
+    import shutil
+
+    folder = tmp_path / "memn2n"
+    shutil.copytree(trained["memn2n"], folder)
+    state = torch.load(folder / "trainer.pt", weights_only=False)
+    state["steps"] = STEPS["memn2n"] + 10  # as if stopped 10 steps before the end of its schedule
+    torch.save(state, folder / "trainer.pt")
+    code = main(["train", "--model", "memn2n", "--task", "qa1", "--eval-limit", "2", "--resume", "--out", str(folder)])
+    assert code == 0
+    assert json.loads((folder / "metrics.json").read_text())["steps"] == STEPS["memn2n"] + 10
+    assert len(torch.load(folder / "trainer.pt", weights_only=False)["losses"]) == STEPS["memn2n"] + 10
+
+
+def test_transformer_over_window_answers_empty(samples):
+    model = FullAttentionTransformer(TransformerConfig(window=128, layers=1, dim=16, heads=2)).eval()
+    short, long = model.answer([samples[0], samples[3]])
+    assert short.trace.get("status") != "over window"
+    assert long.text == "" and long.trace["status"] == "over window" and long.trace["tokens"] > 128
+
+
+def test_mamba_chunked_reading_equals_one_pass():
+    torch.manual_seed(0)
+    model = MambaLM(MambaReaderConfig(layers=2, dim=16)).eval()
+    ids = torch.randint(50257, (2, 45))
+    whole, _ = model(ids)
+    x = model.embedding(ids)
+    for layer in model.layers:  # mambapy's own forward, from a zero state
+        x = layer(x)
+    assert torch.allclose(whole, model.norm(x), atol=1e-5)
+    head, state = model(ids[:, :17])
+    tail, _ = model(ids[:, 17:], state)
+    assert torch.allclose(torch.cat([head, tail], 1), whole, atol=1e-5)
+    model.config.chunk = 7
+    last, _ = model.read(ids[0].tolist())
+    assert torch.allclose(last, whole[0, -1], atol=1e-5)
+
+
+def test_memn2n_position_encoding_bags():
+    net = MemN2NCore(["mary", "went", "to", "the", "kitchen"], ["kitchen"], dim=4, hops=1, temporal=5)
+    bags = net._embed(net.bags(["Mary went to the kitchen.", "Mary zzz kitchen"]), 0)  # [2, d]
+    E, d = net.embed[0], 4
+
+    def explicit(words_, J):
+        total = torch.zeros(d)
+        for j, w in enumerate(words_, start=1):
+            if w in net.index:
+                k = torch.arange(1, d + 1)
+                total += ((1 - j / J) - (k / d) * (1 - 2 * j / J)) * E[net.index[w]]
+        return total
+
+    assert torch.allclose(bags[0], explicit(["mary", "went", "to", "the", "kitchen"], 5), atol=1e-6)
+    assert torch.allclose(bags[1], explicit(["mary", "zzz", "kitchen"], 3), atol=1e-6)  # unknown word: counted in J only

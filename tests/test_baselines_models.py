@@ -149,3 +149,21 @@ def test_memn2n_position_encoding_bags():
 
     assert torch.allclose(bags[0], explicit(["mary", "went", "to", "the", "kitchen"], 5), atol=1e-6)
     assert torch.allclose(bags[1], explicit(["mary", "zzz", "kitchen"], 3), atol=1e-6)  # unknown word: counted in J only
+
+
+def test_larimar_is_memreasoner_without_order_and_hops(tmp_path):
+    from memreasoner.baselines.larimar import Larimar
+    from memreasoner.errors import InputError
+
+    folder = tmp_path / "larimar"
+    code = main(["train", "--model", "larimar", "--task", "qa1", "--temporal", "bigru", "--steps", "2", "--eval-limit", "2",
+                 "--train-limit", "20", "--decoder-layers", "1", "--decoder-dim", "32", "--out", str(folder)])
+    assert code == 0
+    config = json.loads((folder / "config.json").read_text())
+    assert (config["model"], config["temporal"], config["hops"]) == ("larimar", "none", 1)  # --temporal overridden
+    model = load_reader(str(folder))
+    assert isinstance(model, Larimar) and model.name == "larimar"
+    config["hops"] = 2
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InputError, match="not a Larimar checkpoint"):
+        load_reader(f"larimar:{folder}")

@@ -114,6 +114,9 @@ def run_compare(models: list[str], task: str, lengths: list[str], samples: int, 
             "train_minutes": round(seconds / 60, 2) if seconds is not None else None,
             "train_steps": metrics.get("steps"),
         }
+        over = over_window(results)
+        if any(over.values()):
+            table[name]["over_window"] = over
         print(f"\n{name}\n{results.table()}")
 
     settings = {"task": task, "lengths": lengths, "samples_per_length": samples, "budget_minutes": budget_minutes,
@@ -128,6 +131,12 @@ def run_compare(models: list[str], task: str, lengths: list[str], samples: int, 
             title=f"{label}: exact-match accuracy (%), {samples} per length")
     print("\n" + (out / "table.md").read_text())
     return table
+
+
+def over_window(results) -> dict[str, float]:
+    """Per length, the fraction of inputs the model could not read (the transformer beyond its window)."""
+    return {length: sum(r["trace"].get("status") == "over window" for r in rows) / len(rows)
+            for length, rows in results.by_length().items()}
 
 
 def machine() -> str:
@@ -161,6 +170,11 @@ def markdown(table: dict[str, dict], settings: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {params} | {minutes} |")
     lines += ["", "Speed: GPT-2 tokens read per second while answering", "", head, rule]
     for name, r in table.items():
-        lines.append(f"| {name} | " + " | ".join(f"{r['tokens_per_s'][l]:,.0f}" if l in r["tokens_per_s"] else ""
-                                                  for l in lengths) + " |")
+        cells = []
+        for l in lengths:
+            if r.get("over_window", {}).get(l) == 1.0:
+                cells.append("over window")  # nothing was read: a speed would mean nothing
+            else:
+                cells.append(f"{r['tokens_per_s'][l]:,.0f}" if l in r["tokens_per_s"] else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -29,6 +29,16 @@ def build_backbone(saved: dict, pretrained: str, layers: int, dim: int, heads: i
                                 n_head=heads, bos_token_id=EOT, eos_token_id=EOT))
 
 
+def embed(gpt2: GPT2Model, ids: list[list[int]]) -> list[torch.Tensor]:
+    """Token embeddings of each id list ([T_b, E] each), through one lookup.
+
+    One lookup, not one per list: the backward of every lookup zero-fills a dense [50257, E] gradient,
+    which made a batch of 32 lookups cost more than the whole transformer step.
+    """
+    flat = torch.tensor([t for row in ids for t in row], dtype=torch.long, device=gpt2.wte.weight.device)
+    return list(gpt2.wte(flat).split([len(row) for row in ids]))
+
+
 def run(gpt2: GPT2Model, sequences: list[torch.Tensor], starts: list[int] | None = None) -> torch.Tensor:
     """sequences: B tensors [T_b, E] of input embeddings; starts: position of each one's first vector.
 

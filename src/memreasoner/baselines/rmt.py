@@ -84,15 +84,15 @@ class RecurrentMemoryTransformer(BaselineReader):
     def write(self, memory: torch.Tensor, contents: list[list[int]], gen: torch.Generator | None = None) -> torch.Tensor:
         """Read one segment per row: memory [B, m, E], contents B lists of ids -> the next memory [B, m, E]."""
         m = self.config.memory
-        seqs = [torch.cat([memory[b], self.gpt2.wte(torch.tensor(c, dtype=torch.long, device=self.device)), memory[b]])
-                for b, c in enumerate(contents)]  # [m + L_b + m, E]
+        tokens = gpt2.embed(self.gpt2, contents)
+        seqs = [torch.cat([memory[b], tokens[b], memory[b]]) for b in range(len(contents))]  # [m + L_b + m, E]
         hidden = gpt2.run(self.gpt2, seqs, [self._start(len(s), gen) for s in seqs])  # [B, T, E]
         return torch.stack([hidden[b, m + len(c): 2 * m + len(c)] for b, c in enumerate(contents)])
 
     def last(self, memory: torch.Tensor, contents: list[list[int]], gen: torch.Generator | None = None) -> torch.Tensor:
         """The last segment: memory [B, m, E] + ids (question, and the answer so far) -> hidden states [B, T, E]."""
-        seqs = [torch.cat([memory[b], self.gpt2.wte(torch.tensor(c, dtype=torch.long, device=self.device))])
-                for b, c in enumerate(contents)]
+        tokens = gpt2.embed(self.gpt2, contents)
+        seqs = [torch.cat([memory[b], tokens[b]]) for b in range(len(contents))]  # [m + L_b, E]
         return gpt2.run(self.gpt2, seqs, [self._start(len(s), gen) for s in seqs])
 
     def initial(self, batch: int) -> torch.Tensor:

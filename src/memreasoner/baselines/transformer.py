@@ -55,10 +55,9 @@ class FullAttentionTransformer(BaselineReader):
     def loss(self, examples: list[TokenExample], gen: torch.Generator) -> torch.Tensor:
         """Cross-entropy of the answer tokens given context + question (teacher forcing)."""
         seqs = [ex.context + ex.prompt + ex.answer for ex in examples]
-        inputs = [torch.tensor(s[:-1], device=self.device) for s in seqs]
         starts = [gpt2.random_start(gen, len(s), self.config.window) if self.config.random_positions else 0
                   for s in seqs]
-        hidden = gpt2.run(self.gpt2, [self.gpt2.wte(ids) for ids in inputs], starts)  # [B, T, E]
+        hidden = gpt2.run(self.gpt2, gpt2.embed(self.gpt2, [s[:-1] for s in seqs]), starts)  # [B, T, E]
         # Position k predicts token k+1; only the answer's positions are scored (and projected on the vocabulary).
         rows = [(b, len(s) - len(ex.answer) - 1 + j) for b, (s, ex) in enumerate(zip(seqs, examples))
                 for j in range(len(ex.answer))]
@@ -77,8 +76,7 @@ class FullAttentionTransformer(BaselineReader):
                 continue
 
             def next_logits(generated: list[int]) -> torch.Tensor:
-                x = torch.tensor(ids + generated, device=self.device)
-                return gpt2.logits(self.gpt2, gpt2.run(self.gpt2, [self.gpt2.wte(x)])[0, -1])
+                return gpt2.logits(self.gpt2, gpt2.run(self.gpt2, gpt2.embed(self.gpt2, [ids + generated]))[0, -1])
 
             answers.append(Answer(self.format.text(greedy(next_logits, self.config.max_answer_tokens)),
                                   trace={"tokens": len(ids)}))

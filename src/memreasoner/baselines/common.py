@@ -27,6 +27,7 @@ from ..data.haystack import Context
 from ..data.sample import Sample
 from ..data.tokens import gpt2_encoding
 from ..errors import InputError
+from ..metrics import exact_match
 from ..model.memreasoner import replace_folder
 from ..paths import babi_file
 from ..reader import Reader
@@ -35,6 +36,7 @@ CONFIG_FILE, WEIGHTS_FILE, TRAINER_FILE, METRICS_FILE = "config.json", "model.sa
 EOT = 50256  # GPT-2's <|endoftext|>: ends every answer the token models generate
 HELD_OUT = 200  # bAbI test questions answered (0k) when training ends: a quick sanity number, not the benchmark
 CHECKPOINT_SECONDS = 300  # a crash loses at most this much training
+CLIP = 1.0  # gradient-norm clip, as MemReasoner's trainer
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -194,7 +196,7 @@ def model_for(cls: type[BaselineReader], config, args) -> BaselineReader:
 
 
 def fit(model: BaselineReader, step_loss: Callable[[int, float, torch.Generator], torch.Tensor], args,
-        defaults: Defaults, info: dict | None = None, clip: float = 1.0, progress_bar: bool = True) -> dict:
+        defaults: Defaults, info: dict | None = None) -> dict:
     """Train until --steps or --minutes, whichever comes first; save; return metrics.
 
     step_loss(batch_size, progress in [0, 1], generator) -> the loss of one freshly drawn batch.
@@ -228,8 +230,7 @@ def fit(model: BaselineReader, step_loss: Callable[[int, float, torch.Generator]
 
     model.train()
     started, start_elapsed, last_save = time.perf_counter(), elapsed, time.perf_counter()
-    bar = tqdm(total=steps, initial=step, desc=f"train {model.name} {args.task}", dynamic_ncols=True,
-               disable=not progress_bar)
+    bar = tqdm(total=steps, initial=step, desc=f"train {model.name} {args.task}", dynamic_ncols=True)
     while step < steps and elapsed < budget:
         progress = max(step / steps, elapsed / budget)
         for group in optimiser.param_groups:
@@ -237,7 +238,7 @@ def fit(model: BaselineReader, step_loss: Callable[[int, float, torch.Generator]
         loss = step_loss(batch, progress, gen)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, clip)
+        torch.nn.utils.clip_grad_norm_(params, CLIP)
         optimiser.step()
         step += 1
         losses.append(round(loss.item(), 4))
@@ -252,7 +253,7 @@ def fit(model: BaselineReader, step_loss: Callable[[int, float, torch.Generator]
     t = time.perf_counter()
     test = babi_held_out(args.task, args.eval_limit) if args.eval_limit else []
     answers = model.answer(test) if test else []
-    correct = sum(a.text.strip().strip(".").lower() == s.target.lower() for a, s in zip(answers, test))
+    correct = sum(exact_match(a.text, s.target) for a, s in zip(answers, test))
     window = max(1, min(20, len(losses) // 4))  # mean of the first and last steps: is it learning?
     metrics = {
         "model": model.name, "task": args.task, "steps": step, "train_seconds": round(elapsed, 1),

@@ -13,7 +13,7 @@ Training (bAbI, no distractors, like every model here): a story is a few dozen t
 so a story is cut at sentence boundaries into k groups that are read as k segments (the question
 joins the last); k is drawn from 1..stage, and the stage rises from 1 to `max_segments` over the run
 (the curriculum over the number of segments of the RMT papers). Gradients flow back through at most
-`bptt` segments: earlier ones run without a graph and the memory entering the window is detached.
+`bptt` segments: earlier ones run without a graph, so the memory entering the window is a constant.
 
 Default size (`memreasoner train --model rmt`): 4 layers, 128 wide, 4 heads, 512-token segments,
 10 memory vectors: 7,411,200 parameters (6,432,896 of them the GPT-2 token embeddings).
@@ -103,14 +103,11 @@ class RecurrentMemoryTransformer(BaselineReader):
         """Cross-entropy of the answers, each story cut into n_segments sentence-aligned segments."""
         segments = [split_lines(ex, n_segments) for ex in examples]  # B x n_segments lists of ids
         memory = self.initial(len(examples))
-        first_graph = n_segments - self.config.bptt  # segments before this one run without a graph
+        # Segments before the BPTT window run without a graph: the memory they hand on is a constant.
+        first_graph = n_segments - self.config.bptt
         for i in range(n_segments - 1):
-            if i == first_graph:
-                memory = memory.detach()
             with torch.set_grad_enabled(torch.is_grad_enabled() and i >= first_graph):
                 memory = self.write(memory, [s[i] for s in segments], gen)
-        if n_segments - 1 == first_graph:
-            memory = memory.detach()
         m = self.config.memory
         contents = [s[-1] + ex.answer[:-1] for s, ex in zip(segments, examples)]  # teacher forcing
         hidden = self.last(memory, contents, gen)

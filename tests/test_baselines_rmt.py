@@ -36,8 +36,9 @@ def tiny(memory: int, bptt: int = 4) -> RecurrentMemoryTransformer:
 
 def example(model, key: str) -> TokenExample:
     f = model.format
-    return TokenExample(f.lines([f"The key is the {key}.", "Nothing happened here at all today.",
-                                 "The sea was calm."]), f.prompt("Where is the key?"), f.answer(key))
+    question = "Where is the key?"
+    return TokenExample(f.lead(question), f.lines([f"The key is the {key}.", "Nothing happened here at all today.",
+                                                   "The sea was calm."]), f.prompt(question), f.answer(key))
 
 
 def last_logits(model, key: str) -> torch.Tensor:
@@ -96,7 +97,7 @@ def test_inference_segments_and_curriculum():
 
     text = " ".join(["The sea was calm and the sky was grey."] * 10)
     sample = Sample(input=text, question="Where is the key?", target="kitchen")
-    ids = model.format.context(text) + model.format.prompt(sample.question)
+    ids = model.format.read(text, sample.question)
     assert model.answer([sample])[0].trace["segments"] == -(-len(ids) // 16)
     gen = torch.Generator().manual_seed(0)
     assert {curriculum(0.0, 4, gen) for _ in range(50)} == {1}  # the run starts with one segment

@@ -61,9 +61,12 @@ def as_sample(babi: BabiSample, id_: str = "") -> Sample:
 class TokenFormat:
     """How the token models (RMT, Mamba, transformer) read a question: GPT-2 ids of
 
-        context | "\\nQuestion: <question>\\nAnswer:" | " <answer>" <|endoftext|>
+        "Question: <question>\n" context "\nQuestion: <question>\nAnswer:" " <answer>" <|endoftext|>
 
-    The question follows the context, as in BABILong's prompts; the answer ends at <|endoftext|>.
+    The question comes after the context, as in BABILong's prompts, and also before it: a model that
+    reads once, left to right, with a fixed-size state (Mamba, the RMT's memory) can then keep what the
+    question asks about instead of everything (the "just read twice" prompt of Arora et al., 2024, which
+    lifts recurrent models on recall tasks). The full-attention transformer reads the same text.
     """
 
     def __init__(self):
@@ -74,8 +77,8 @@ class TokenFormat:
         ids of the joined text (GPT-2 never merges a space with the word before it)."""
         return [self.encoding.encode_ordinary(line if i == 0 else " " + line) for i, line in enumerate(lines)]
 
-    def context(self, text: str) -> list[int]:
-        return self.encoding.encode_ordinary(text)
+    def lead(self, question: str) -> list[int]:
+        return self.encoding.encode_ordinary(f"Question: {question}\n")
 
     def prompt(self, question: str) -> list[int]:
         return self.encoding.encode_ordinary(f"\nQuestion: {question}\nAnswer:")
@@ -83,23 +86,30 @@ class TokenFormat:
     def answer(self, answer: str) -> list[int]:
         return self.encoding.encode_ordinary(" " + answer) + [EOT]
 
+    def read(self, context: str, question: str) -> list[int]:
+        """Everything a model reads before answering."""
+        return self.lead(question) + self.encoding.encode_ordinary(context) + self.prompt(question)
+
     def text(self, ids: list[int]) -> str:
         return self.encoding.decode(ids).strip()
 
 
 @dataclass
 class TokenExample:
+    lead: list[int]  # the question before the context
     lines: list[list[int]]  # context ids per line
-    prompt: list[int]
+    prompt: list[int]  # the question after the context, then "Answer:"
     answer: list[int]  # ends with EOT
 
     @property
-    def context(self) -> list[int]:
-        return [t for line in self.lines for t in line]
+    def inputs(self) -> list[int]:
+        """What the model reads before answering (TokenFormat.read of the same text)."""
+        return self.lead + [t for line in self.lines for t in line] + self.prompt
 
 
 def token_examples(samples: list[BabiSample], fmt: TokenFormat) -> list[TokenExample]:
-    return [TokenExample(fmt.lines(s.lines), fmt.prompt(s.question), fmt.answer(s.answer)) for s in samples]
+    return [TokenExample(fmt.lead(s.question), fmt.lines(s.lines), fmt.prompt(s.question), fmt.answer(s.answer))
+            for s in samples]
 
 
 @torch.no_grad()

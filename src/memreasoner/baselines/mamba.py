@@ -7,11 +7,12 @@ the SSM state h [B, ED, N] and the last d_conv - 1 inputs of the causal convolut
 B x L x ED x N floats: 2 GB at 128k) and the answer is generated one token at a time from the state.
 Within a chunk it is exactly mambapy's MambaBlock.forward (tested), starting from a state instead of 0.
 
-It reads context | question | answer like the transformer (see common.TokenFormat) and has no
-positions, so nothing in it is tied to the length of the bAbI stories it trains on.
+It reads question | context | question and writes the answer, like the transformer (see
+common.TokenFormat: the leading question is what lets a fixed-size state keep the right facts), and
+has no positions, so nothing in it is tied to the length of the bAbI stories it trains on.
 
-Default size (`memreasoner train --model mamba`): 2 layers, 64 wide, state 16, expand 2:
-3,281,920 parameters (3,216,448 of them the token embeddings, tied to the output). Smaller than the
+Default size (`memreasoner train --model mamba`): 2 layers, 128 wide, state 16, expand 2:
+6,666,240 parameters (6,432,896 of them the token embeddings, tied to the output). Shallower than the
 GPT-2 baselines because the scan's cost, not the parameters, is what limits it on a CPU (see DEFAULTS).
 """
 
@@ -30,8 +31,9 @@ from .common import (EOT, BaselineReader, Defaults, TokenExample, TokenFormat, a
                      greedy, model_for, token_examples)
 
 # Small on purpose: a step costs B x L x ED x N floats per layer through the parallel scan; on the
-# project's 2-core CPU, 2 layers 64 wide with batches of 16 train at ~0.5 s a step, 4 x 128 x 32 at ~25 s.
-DEFAULTS = Defaults(steps=3000, lr=1e-3, batch_size=16)
+# project's busy 2-core CPU, 2 layers 128 wide with batches of 16 train at ~1 s a step, 4 layers with
+# batches of 32 at ~25 s. The learning rate is higher than the transformers' (Mamba's own recipe).
+DEFAULTS = Defaults(steps=3000, lr=2e-3, batch_size=16)
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h [B, ED, N], last conv inputs [B, ED, d_conv - 1]) of one layer
 
@@ -41,7 +43,7 @@ class MambaReaderConfig:
     model: str = "mamba"
     task: str = ""  # what it was trained on; informative only
     layers: int = 2
-    dim: int = 64  # D
+    dim: int = 128  # D
     state: int = 16  # N
     expand: int = 2  # E: ED = E * D channels inside a block
     conv: int = 4  # width of the causal depthwise convolution
@@ -104,7 +106,7 @@ class MambaLM(BaselineReader):
 
     def loss(self, examples: list[TokenExample]) -> torch.Tensor:
         """Cross-entropy of the answer tokens given context + question (teacher forcing, right padding)."""
-        seqs = [ex.context + ex.prompt + ex.answer for ex in examples]
+        seqs = [ex.inputs + ex.answer for ex in examples]
         T = max(len(s) for s in seqs) - 1
         ids = torch.full((len(seqs), T), EOT, dtype=torch.long)
         for b, s in enumerate(seqs):
@@ -130,7 +132,7 @@ class MambaLM(BaselineReader):
     def answer(self, samples) -> list[Answer]:
         answers = []
         for sample in samples:
-            ids = self.format.context(sample.input) + self.format.prompt(sample.question)
+            ids = self.format.read(sample.input, sample.question)
             last, states = self.read(ids)
 
             def next_logits(generated: list[int]) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Recurrent Memory Transformer (Bulatov, Kuratov, Burtsev, 2022), decoder-only form, GPT-2 backbone.
 
-The input (context, then the question prompt) is cut into segments of `segment` tokens, read in
-order. Each segment is fed as
+The input (question, context, question again: see common.TokenFormat) is cut into segments of
+`segment` tokens, read in order. Each segment is fed as
 
     [memory (m vectors, read)] segment tokens [memory (m vectors, write)]
 
@@ -16,7 +16,7 @@ joins the last); k is drawn from 1..stage, and the stage rises from 1 to `max_se
 `bptt` segments: earlier ones run without a graph, so the memory entering the window is a constant.
 
 Default size (`memreasoner train --model rmt`): 4 layers, 128 wide, 4 heads, 512-token segments,
-10 memory vectors: 7,411,200 parameters (6,432,896 of them the GPT-2 token embeddings).
+10 memory vectors: 7,296,640 parameters (6,432,896 of them the GPT-2 token embeddings).
 `--rmt-backbone DIR` starts from pretrained GPT-2 weights in a local folder instead.
 """
 
@@ -122,7 +122,7 @@ class RecurrentMemoryTransformer(BaselineReader):
         answers = []
         seg = self.config.segment
         for sample in samples:
-            ids = self.format.context(sample.input) + self.format.prompt(sample.question)
+            ids = self.format.read(sample.input, sample.question)
             chunks = [ids[i:i + seg] for i in range(0, len(ids), seg)]
             memory = self.initial(1)
             for chunk in chunks[:-1]:
@@ -137,10 +137,11 @@ class RecurrentMemoryTransformer(BaselineReader):
 
 
 def split_lines(example: TokenExample, k: int) -> list[list[int]]:
-    """The story's lines in k contiguous groups (some empty when k exceeds the lines), the question
-    prompt appended to the last: k lists of ids."""
+    """The story's lines in k contiguous groups (some empty when k exceeds the lines), the leading
+    question before the first and the question prompt after the last: k lists of ids."""
     groups = np.array_split(np.arange(len(example.lines)), k)
     segments = [[t for i in g for t in example.lines[i]] for g in groups]
+    segments[0] = example.lead + segments[0]
     segments[-1] = segments[-1] + example.prompt
     return segments
 

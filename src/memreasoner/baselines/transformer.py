@@ -6,7 +6,7 @@ gets the empty answer with trace {"status": "over window"}; the harness scores i
 truncation: cutting the context would silently turn it into a different model.
 
 Default size (`memreasoner train --model transformer`): 4 layers, 128 wide, 4 heads, a 1024-token
-window (GPT-2's): 7,375,872 parameters, of which 6,432,896 are the GPT-2 token embeddings.
+window (GPT-2's): 7,357,312 parameters, of which 6,432,896 are the GPT-2 token embeddings.
 `--transformer-backbone DIR` starts from pretrained GPT-2 weights in a local folder instead.
 """
 
@@ -54,7 +54,7 @@ class FullAttentionTransformer(BaselineReader):
 
     def loss(self, examples: list[TokenExample], gen: torch.Generator) -> torch.Tensor:
         """Cross-entropy of the answer tokens given context + question (teacher forcing)."""
-        seqs = [ex.context + ex.prompt + ex.answer for ex in examples]
+        seqs = [ex.inputs + ex.answer for ex in examples]
         starts = [gpt2.random_start(gen, len(s), self.config.window) if self.config.random_positions else 0
                   for s in seqs]
         hidden = gpt2.run(self.gpt2, gpt2.embed(self.gpt2, [s[:-1] for s in seqs]), starts)  # [B, T, E]
@@ -69,7 +69,7 @@ class FullAttentionTransformer(BaselineReader):
     def answer(self, samples) -> list[Answer]:
         answers = []
         for sample in samples:
-            ids = self.format.context(sample.input) + self.format.prompt(sample.question)
+            ids = self.format.read(sample.input, sample.question)
             if len(ids) + self.config.max_answer_tokens > self.config.window:
                 answers.append(Answer("", trace={"status": "over window", "tokens": len(ids),
                                                  "window": self.config.window}))

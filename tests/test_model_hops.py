@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -39,8 +40,9 @@ def test_literal_readout_update_cannot_move_the_second_hop():
     assert out.used.tolist() == [1, 1]  # the stopping threshold sees the readout stand still
 
 
-def test_mapped_update_can_move_the_second_hop():
-    mem, reader, keys, lengths, _ = setup(update="mapped")
+@pytest.mark.parametrize("update", ["line", "mapped"])
+def test_learned_update_can_move_the_second_hop(update):
+    mem, reader, keys, lengths, _ = setup(update=update)
     with torch.no_grad():  # U maps line 1 onto line 4: a learned "follow this line to that one"
         reader.hop_map.weight.copy_(torch.outer(keys[0, 4], keys[0, 1]) * 10)
     out = reader(mem, mem.write(keys[:1]), keys[:1], lengths[:1], keys[:1, 1], hard=True)

@@ -3,7 +3,7 @@
     q_0     = Q z_q                                 query latent (Q learned, starts as identity)
     r_t     = read(M, q_t)                          memory.py
     l_t,i   = beta * cos(r_t, z~_i)                 nearest-line logits over the written lines
-    q_{t+1} = q_t + alpha * U r_t                   query update (P: add the readout, weighted by alpha)
+    q_{t+1} = q_t + alpha * U z~_(nearest line of r_t)   query update (P: add the readout, weighted by alpha)
 
 Stopping (P: threshold; open: the cap): at inference a story stops after hop t once its readout
 direction has stopped changing, |r_t/|r_t| - r_{t-1}/|r_{t-1}|| < `threshold`, or at the hop cap
@@ -13,9 +13,14 @@ Query update (config `update`, open):
   readout  q + alpha * r, the paper's update read literally. With an exact pseudo-inverse it cannot
            move a second hop anywhere new: r_t already lies in the span of the written latents, so the
            next read is P(q_t + alpha r_t) = r_t + alpha r_t, the same direction, the same line.
-  mapped   (default) q + alpha * U r with a learned C x C map U: the readout of "Mary got the
-           football" can then point the next read at Mary's location lines, which is what qa2 needs.
-           U starts as the identity (= `readout`); alpha still weighs the readout against the question.
+  mapped   q + alpha * U r with a learned C x C map U: the readout of "Mary got the football" can
+           then point the next read at Mary's location lines, which is what qa2 needs. U starts as the
+           identity (= `readout`); alpha still weighs the readout against the question.
+  line     (default) q + alpha * U z~_i*, the readout first replaced by its nearest line's latent (the
+           attention-weighted mix of z~ in training): what the next hop follows is exactly one written
+           line, not the least-squares blend of every line that a projection read returns. Measured on
+           qa2 (en-10k, 1% SF, 800 steps, 300 test questions): 98.0% held out against 59.7% for
+           `mapped`, which needs ~1500 steps to reach 89.6%.
 
 Nearest line, hard or soft (config `select`, open): argmax over the logits is the paper's mapping and
 is what inference uses. argmax has no gradient, so training needs a stand-in:
@@ -36,7 +41,7 @@ from torch import nn
 
 from .memory import EpisodicMemory, Memory
 
-UPDATES = ("mapped", "readout")
+UPDATES = ("line", "mapped", "readout")
 SELECTS = ("soft", "straight")
 
 
@@ -61,7 +66,7 @@ class HopResult:
 
 
 class HopReader(nn.Module):
-    def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "mapped",
+    def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0):
         super().__init__()
         if update not in UPDATES:
@@ -72,7 +77,7 @@ class HopReader(nn.Module):
         self.query = nn.Linear(dim, dim)
         nn.init.eye_(self.query.weight)
         nn.init.zeros_(self.query.bias)
-        if update == "mapped":
+        if update != "readout":
             self.hop_map = nn.Linear(dim, dim, bias=False)
             nn.init.eye_(self.hop_map.weight)
         self.log_beta = nn.Parameter(torch.tensor(math.log(beta)))
@@ -94,7 +99,7 @@ class HopReader(nn.Module):
         q = self.query(zq)
         logits, attention, readouts = [], [], []
         for t in range(self.hops):
-            _, r = memory.read(written, q)  # [B, C]
+            r = memory.read(written, q)  # [B, C]
             lt = self.nearest(r, keys, pad)
             soft = lt.softmax(-1)
             one_hot = F.one_hot(lt.argmax(-1), N).to(soft.dtype)
@@ -108,7 +113,12 @@ class HopReader(nn.Module):
             attention.append(at)
             readouts.append(r)
             if t + 1 < self.hops:
-                q = q + self.alpha * (self.hop_map(r) if self.update == "mapped" else r)
+                if self.update == "readout":
+                    q = q + self.alpha * r
+                elif self.update == "mapped":
+                    q = q + self.alpha * self.hop_map(r)
+                else:  # "line": the readout first mapped to its nearest line's z~ (soft in training)
+                    q = q + self.alpha * self.hop_map(torch.einsum("bn,bnc->bc", at, keys))
         logits, attention, readouts = torch.stack(logits, 1), torch.stack(attention, 1), torch.stack(readouts, 1)
         used = torch.full((B,), self.hops, dtype=torch.long, device=keys.device)
         if hard and self.hops > 1:

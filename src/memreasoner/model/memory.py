@@ -22,10 +22,12 @@ first (relevance.py, the inference-time update).
 
 Two implementations of the same function:
   `EpisodicMemory.write/read` batched over right-padded stories (padding rows are zero and drop out of
-      every product). For N <= min(K, C) the read never forms M^+: with A = W0^+ and M = A Z~, the
-      push-through and Woodbury identities give
-          w = q Z~^T (lam I_N + G S)^-1 A^T,   r = w M,   G = A^T A, S = Z~ Z~^T   (all N x N)
-      which costs O(N^2 (K + C) + N^3) per story instead of a K x C pseudo-inverse.
+      every product). For N <= min(K, C) neither M nor M^+ is ever formed: with H = W0 W0^T = Z~ P Z~^T
+      (P = M0^+ M0^+T, C x C, once per batch), R = (H + lam I)^-1 and A = W0^+ = W0^T R, the push-through
+      identity A^T (lam I + A S A^T)^-1 = (lam I + G S)^-1 A^T gives
+          r = x G Z~,   w = x R W0,   where x (lam I + G S) = q Z~^T,  G = A^T A = R H R,  S = Z~ Z~^T
+      -- all N x N, O(N C^2 + N^2 C + N^3) per story, nothing of size K but the one-off P.
+      Otherwise (N > min(K, C), or the exact solve) M is formed and read as written above.
   `write_read_reference` the formulas above literally, one story at a time, explicit M and M^+.
 tests/test_model_memory.py holds the two equal.
 """
@@ -59,15 +61,23 @@ def pinv(x: torch.Tensor, solve: str, lam: float) -> torch.Tensor:
 
 @dataclass
 class Memory:
-    """A batch of written memories, kept factored: M = addressing_pinv @ latents."""
+    """A batch of written memories. M is kept factored and only formed when a read needs it."""
 
-    addressing_pinv: torch.Tensor  # A = W0^+  [B, K, N]
-    latents: torch.Tensor  # Z~          [B, N, C], zero rows for padding
+    latents: torch.Tensor  # Z~ [B, N, C], zero rows for padding
+    prior_pinv: torch.Tensor  # M0^+ [C, K]
+    solve: str
+    lam: float
+    small: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # (R, G, lam I + G S), each [B, N, N]
+
+    @property
+    def addressing(self) -> torch.Tensor:
+        """W0 = Z~ M0^+ [B, N, K]."""
+        return self.latents @ self.prior_pinv
 
     @property
     def matrix(self) -> torch.Tensor:
-        """M [B, K, C]."""
-        return self.addressing_pinv @ self.latents
+        """M = W0^+ Z~ [B, K, C]."""
+        return pinv(self.addressing, self.solve, self.lam) @ self.latents
 
 
 class EpisodicMemory(nn.Module):
@@ -82,30 +92,42 @@ class EpisodicMemory(nn.Module):
     def write(self, z: torch.Tensor) -> Memory:
         """z: [B, N, C] order-aware latents (zero rows = padding) -> Memory."""
         prior_pinv = pinv(self.prior, self.solve, self.ridge)  # M0^+ [C, K]
-        w0 = z @ prior_pinv  # [B, N, K]
-        return Memory(pinv(w0, self.solve, self.ridge), z)
-
-    def read(self, memory: Memory, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """q: [B, C] queries -> (w [B, K] addressing weights, r [B, C] readout)."""
-        a, z = memory.addressing_pinv, memory.latents
-        K, N, C = a.shape[1], a.shape[2], z.shape[2]
+        K, (B, N, C) = self.prior.shape[0], z.shape
         if self.solve == "exact" or N > min(K, C):
-            m = memory.matrix  # [B, K, C]
-            w = (q[:, None, :] @ pinv(m, self.solve, self.ridge)).squeeze(1)  # [B, K]
-            return w, (w[:, None, :] @ m).squeeze(1)
+            return Memory(z, prior_pinv, self.solve, self.ridge, None)
         eye = torch.eye(N, device=z.device, dtype=z.dtype)
-        g = a.mT @ a  # [B, N, N]
-        s = z @ z.mT  # [B, N, N]
-        u = (q[:, None, :] @ z.mT)  # [B, 1, N]
-        x = torch.linalg.solve(self.ridge * eye + g @ s, u, left=False)  # x (lam I + G S) = u, [B, 1, N]
-        w = (x @ a.mT).squeeze(1)  # [B, K]
-        r = (x @ g @ z).squeeze(1)  # w M = x A^T A Z~, [B, C]
-        return w, r
+        h = z @ (prior_pinv @ prior_pinv.T) @ z.mT  # W0 W0^T [B, N, N]
+        r_inv = torch.linalg.inv(h + self.ridge * eye)  # R, symmetric positive definite
+        g = r_inv @ h @ r_inv  # A^T A
+        return Memory(z, prior_pinv, self.solve, self.ridge, (r_inv, g, self.ridge * eye + g @ (z @ z.mT)))
+
+    def read(self, memory: Memory, q: torch.Tensor) -> torch.Tensor:
+        """q: [B, C] queries -> r [B, C] readouts."""
+        if memory.small is None:
+            m = memory.matrix  # [B, K, C]
+            return (self._address_explicit(m, q)[:, None, :] @ m).squeeze(1)
+        _, g, system = memory.small
+        return (self._solve(system, memory.latents, q) @ g @ memory.latents).squeeze(1)
+
+    def address(self, memory: Memory, q: torch.Tensor) -> torch.Tensor:
+        """q: [B, C] queries -> w [B, K], the query's addressing weights over the memory slots."""
+        if memory.small is None:
+            return self._address_explicit(memory.matrix, q)
+        r_inv, _, system = memory.small
+        return (self._solve(system, memory.latents, q) @ r_inv @ memory.addressing).squeeze(1)
+
+    def _address_explicit(self, m: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        return (q[:, None, :] @ pinv(m, self.solve, self.ridge)).squeeze(1)  # w = q M^+
+
+    @staticmethod
+    def _solve(system: torch.Tensor, z: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """x [B, 1, N] with x (lam I + G S) = q Z~^T."""
+        return torch.linalg.solve(system, q[:, None, :] @ z.mT, left=False)
 
 
 def write_read_reference(prior: torch.Tensor, stories: list[torch.Tensor], queries: torch.Tensor,
                          solve: str = "ridge", lam: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
-    """The write and read exactly as written in Larimar, one unpadded story [N_b, C] at a time."""
+    """The write and read exactly as written in Larimar, one unpadded story [N_b, C] at a time -> (w, r)."""
     ws, rs = [], []
     prior_pinv = pinv(prior, solve, lam)  # M0^+
     for z, q in zip(stories, queries):

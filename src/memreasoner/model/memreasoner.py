@@ -56,7 +56,7 @@ class MemReasonerConfig:
     # hops (P: alpha, threshold; open: cap, update map, soft/straight selection)
     hops: int = 1
     alpha: float = 8.0
-    hop_update: str = "mapped"  # mapped | readout
+    hop_update: str = "line"  # line | mapped | readout
     stop_threshold: float = 1e-3
     select: str = "soft"  # soft | straight (training only; inference is always argmax)
     beta: float = 10.0  # initial inverse temperature of the nearest-line softmax (learned)
@@ -156,7 +156,7 @@ class MemReasoner(nn.Module, Reader):
         The autoencoding path of training: read(z~_j) lands on line j when the latents stay distinct.
         """
         query = out.zt[torch.arange(len(line)), line]  # [B, C]
-        _, r = self.memory.read(out.written, query)
+        r = self.memory.read(out.written, query)
         return self.hop.nearest(r, out.zt, padding_mask(out.lengths, out.zt.shape[1])).softmax(-1)
 
     # -- Reader ------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from ..data.babi import BabiSample, load_babi
 from ..errors import InputError
+from ..metrics import exact_match
 from ..paths import babi_file
 from .memreasoner import MemReasoner, MemReasonerConfig
 
@@ -59,6 +60,8 @@ def add_arguments(group) -> None:
     a("--checkpoint-every", type=int, default=250, help="steps between checkpoints")
     a("--threads", type=int, default=0, help="torch CPU threads (0: torch's default); 1 is faster on a busy machine")
     a("--eval-limit", type=int, default=None, help="held-out questions answered at the end (default: all)")
+    a("--eval-every", type=int, default=0, help="also answer the held-out questions every N steps (a learning "
+      "curve in metrics.json; nothing is selected on it)")
     m = MemReasonerConfig()
     a("--encoder", default=m.encoder, help="Hugging Face encoder name or folder (default: bundled MiniLM-L6)")
     a("--temporal", default=m.temporal, choices=["bigru", "sinusoidal", "none"])
@@ -68,7 +71,7 @@ def add_arguments(group) -> None:
     a("--ridge", type=float, default=m.ridge)
     a("--hops", type=int, default=None, help="hop cap (default: 1 for qa1, 2 for qa2)")
     a("--alpha", type=float, default=m.alpha, help="weight of the readout in the query update")
-    a("--hop-update", default=m.hop_update, choices=["mapped", "readout"])
+    a("--hop-update", default=m.hop_update, choices=["line", "mapped", "readout"])
     a("--stop-threshold", type=float, default=m.stop_threshold)
     a("--select", default=m.select, choices=["soft", "straight"], help="training stand-in for the argmax line")
     a("--decoder", default=m.decoder, help="folder with pretrained GPT-2 weights (default: small, trained here)")
@@ -165,10 +168,6 @@ def losses(model: MemReasoner, batch: Batch, negatives: int = 0) -> dict[str, to
 
 
 # -- evaluation on held-out stories ----------------------------------------------------------------
-def exact_match(prediction: str, target: str) -> bool:
-    return prediction.strip().strip(".").lower() == target.strip().lower()
-
-
 def accuracy(model: MemReasoner, samples: list[BabiSample]) -> dict:
     answers = model._answer([(s.lines, s.question) for s in samples])
     correct = sum(exact_match(a.text, s.answer) for a, s in zip(answers, samples))
@@ -202,7 +201,7 @@ def run(args) -> int:
             raise InputError(f"nothing to resume: no {TRAINER_FILE} in the checkpoint folder", out)
         model = MemReasoner.load(out, args.device)
         state = torch.load(out / TRAINER_FILE, weights_only=False)
-        steps = state["steps"]  # the schedule of the interrupted run
+        steps = args.steps or state["steps"]  # the interrupted run's schedule, unless --steps extends it
     else:
         model = MemReasoner(model_config(args)).to(args.device)
         state = None
@@ -236,10 +235,15 @@ def run(args) -> int:
         def write(folder: Path) -> None:
             torch.save({"step": step, "steps": steps, "elapsed": elapsed, "optimiser": optimiser.state_dict(),
                         "scheduler": scheduler.state_dict(), "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}, folder / TRAINER_FILE)
+                        "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(), "curve": curve},
+                       folder / TRAINER_FILE)
             for name, obj in (extra_files or {}).items():
                 (folder / name).write_text(json.dumps(obj, indent=2) + "\n")
         model.save(out, extra=write)
+
+    test_path = babi_file(args.task, "test", args.variant)
+    test = load_babi(test_path, args.task)[: args.eval_limit]
+    curve = state.get("curve", []) if state is not None else []
 
     model.train()
     budget = args.minutes * 60 if args.minutes else math.inf
@@ -257,17 +261,19 @@ def run(args) -> int:
         step += 1
         elapsed = start_elapsed + time.perf_counter() - start_time
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", ans=f"{parts['answer'].item():.3f}",
+        bar.set_postfix(loss=f"{loss.item():.3f}", ans=f"{parts['answer'].item():.3f}", ae=f"{parts['autoencode'].item():.3f}",
                         samples_s=f"{(step - bar.initial) * batch_size / max(elapsed - start_elapsed, 1e-9):.0f}")
+        if args.eval_every and step % args.eval_every == 0 and step < steps:
+            curve.append({"step": step, "minutes": round(elapsed / 60, 2), **accuracy(model, test)})
+            bar.write(f"step {step}: held-out accuracy {curve[-1]['accuracy']:.3f}, "
+                      f"supporting facts hit {curve[-1]['supporting_facts_hit']:.3f}")
         if step % args.checkpoint_every == 0 and step < steps:
             checkpoint()
     bar.close()
 
-    test_path = babi_file(args.task, "test", args.variant)
-    test = load_babi(test_path, args.task)[: args.eval_limit]
     t = time.perf_counter()
     metrics = accuracy(model, test)
-    metrics.update(task=args.task, steps=step, train_seconds=round(elapsed, 1), eval_seconds=round(time.perf_counter() - t, 1),
+    metrics.update(curve=curve, task=args.task, steps=step, train_seconds=round(elapsed, 1), eval_seconds=round(time.perf_counter() - t, 1),
                    train_questions=len(data), held_out=str(test_path), sf_fraction=sf_fraction)
     checkpoint({METRICS_FILE: metrics})
     print(f"step {step}, {elapsed / 60:.1f} min: held-out accuracy {metrics['accuracy']:.3f} "

@@ -1,0 +1,78 @@
+import json
+
+import pytest
+import torch
+
+from memreasoner.data.sample import Sample
+from memreasoner.errors import InputError
+from memreasoner.model.memreasoner import MemReasoner, MemReasonerConfig
+from memreasoner.reader import Answer, load_reader
+
+STORY = ["Mary moved to the bathroom.", "John went to the hallway.", "Mary went back to the kitchen."]
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    config = MemReasonerConfig(task="qa1", gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
+                               hops=2, max_answer_tokens=3)
+    m = MemReasoner(config)
+    m.relevance.fit(m.encoder(STORY))
+    return m
+
+
+def sample(lines, question="Where is Mary?"):
+    text, starts = " ".join(lines), []
+    for line in lines:
+        starts.append(text.index(line, starts[-1] if starts else 0))
+    return Sample(input=text, question=question, target="kitchen", sentence_starts=starts)
+
+
+def test_answer_reports_hops_as_line_indices(model):
+    answers = model.answer([sample(STORY), sample(STORY[:2], "Where is John?")])
+    assert len(answers) == 2 and all(isinstance(a, Answer) for a in answers)
+    for a, n in zip(answers, (3, 2)):
+        assert 1 <= len(a.hops) <= 2 and all(0 <= i < n for i in a.hops)
+        assert a.seconds > 0 and a.trace["hop_lines"] == [(STORY)[i] for i in a.hops]
+
+
+def test_empty_context_gets_an_empty_answer(model):
+    a = model.answer_question([], "Where is Mary?")
+    assert a.text == "" and a.hops == []
+
+
+def test_checkpoint_round_trips_bit_exactly(model, tmp_path):
+    model.save(tmp_path / "ckpt")
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert config["model"] == "memreasoner" and config["decoder_config"]["n_embd"] == 32
+    loaded = load_reader(str(tmp_path / "ckpt"))
+    assert isinstance(loaded, MemReasoner)
+    mine, theirs = model.state_dict(), loaded.state_dict()
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+    a, b = model.answer_question(STORY, "Where is Mary?"), loaded.answer_question(STORY, "Where is Mary?")
+    assert (a.text, a.hops) == (b.text, b.hops)
+    # saving again replaces the folder in place and leaves no temporary folders behind
+    model.save(tmp_path / "ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_save_refuses_to_overwrite_a_folder_that_is_not_a_checkpoint(model, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InputError):
+        model.save(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_inference_time_update_keeps_story_lines_in_order(model):
+    book = ["It was the best of times, it was the worst of times, it was the age of wisdom.",
+            "Call me Ishmael, some years ago, never mind how long precisely, I thought I would sail about a little.",
+            "The whale, the sea, and the long silence of the deck at night."] * 4
+    lines = book[:5] + [STORY[0]] + book[5:9] + [STORY[1]] + book[9:] + [STORY[2]]
+    zq = model.encoder(["Where is Mary?"])[0]
+    kept, z, scores = model.relevance.select(lines, zq, model.encoder)
+    assert [lines[i] for i in kept] == STORY
+    # streamed in chunks of 2 lines, the same lines survive
+    model.relevance.stream_lines = 2
+    assert model.relevance.select(lines, zq, model.encoder)[0] == kept
+    model.relevance.stream_lines = model.config.stream_lines

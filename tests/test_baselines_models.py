@@ -11,10 +11,12 @@ import torch
 from memreasoner.baselines.common import as_sample
 from memreasoner.baselines.mamba import MambaLM, MambaReaderConfig
 from memreasoner.baselines.memn2n import MemN2NCore
+from memreasoner.baselines.rmt import RecurrentMemoryTransformer, RMTConfig
 from memreasoner.baselines.transformer import FullAttentionTransformer, TransformerConfig
 from memreasoner.cli import main
 from memreasoner.data.babi import load_babi
 from memreasoner.data.sample import Sample, write_samples
+from memreasoner.errors import InputError
 from memreasoner.paths import babi_file
 from memreasoner.reader import load_reader
 
@@ -153,7 +155,6 @@ def test_memn2n_position_encoding_bags():
 
 def test_larimar_is_memreasoner_without_order_and_hops(tmp_path):
     from memreasoner.baselines.larimar import Larimar
-    from memreasoner.errors import InputError
 
     folder = tmp_path / "larimar"
     code = main(["train", "--model", "larimar", "--task", "qa1", "--temporal", "bigru", "--steps", "2", "--eval-limit", "2",
@@ -167,3 +168,35 @@ def test_larimar_is_memreasoner_without_order_and_hops(tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(InputError, match="not a Larimar checkpoint"):
         load_reader(f"larimar:{folder}")
+
+
+def test_pretrained_backbones_load_from_a_local_folder(tmp_path):
+    """Pretrained weights cannot be downloaded here: fake small checkpoints in the Hugging Face layouts."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2Model, MambaConfig, MambaForCausalLM, PreTrainedTokenizerFast
+
+    torch.manual_seed(0)
+    gpt2_dir = tmp_path / "gpt2"
+    GPT2Model(GPT2Config(vocab_size=50257, n_positions=64, n_embd=16, n_layer=1, n_head=2)).save_pretrained(gpt2_dir)
+    model = FullAttentionTransformer(TransformerConfig(backbone=str(gpt2_dir), window=1024))
+    assert model.config.window == 64  # capped by the pretrained model's positions
+    assert torch.equal(model.gpt2.wte.weight, GPT2Model.from_pretrained(gpt2_dir).wte.weight)
+    with pytest.raises(InputError, match="positions"):  # 512-token segments do not fit 64 positions
+        RecurrentMemoryTransformer(RMTConfig(backbone=str(gpt2_dir)))
+    assert RecurrentMemoryTransformer(RMTConfig(backbone=str(gpt2_dir), segment=32, memory=4)).config.positions == 48
+
+    mamba_dir = tmp_path / "mamba"
+    words = ["<eos>", "[UNK]", "Question", ":", "Where", "is", "Mary", "?", "Answer", "went", "to", "the", "kitchen", "."]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", unk_token="[UNK]").save_pretrained(mamba_dir)
+    hf = MambaForCausalLM(MambaConfig(vocab_size=len(words), hidden_size=16, state_size=4, num_hidden_layers=2,
+                                      expand=2, conv_kernel=4)).eval()
+    hf.save_pretrained(mamba_dir)
+    ours = MambaLM.from_pretrained(mamba_dir, MambaReaderConfig()).eval()
+    assert (ours.config.dim, ours.config.vocab, ours.format.eos) == (16, len(words), 0)
+    ids = torch.tensor([ours.format.read("Mary went to the kitchen.", "Where is Mary?")])
+    hidden, _ = ours(ids)
+    with torch.no_grad():
+        assert torch.allclose(ours.logits(hidden), hf(ids).logits, atol=1e-4)
+    assert isinstance(ours.answer([Sample(input="Mary went to the kitchen.", question="Where is Mary?", target="kitchen")])[0].text, str)

@@ -33,7 +33,7 @@ from ..paths import babi_file
 from ..reader import Reader
 
 CONFIG_FILE, WEIGHTS_FILE, TRAINER_FILE, METRICS_FILE = "config.json", "model.safetensors", "trainer.pt", "metrics.json"
-EOT = 50256  # GPT-2's <|endoftext|>: ends every answer the token models generate
+EOT = 50256  # GPT-2's <|endoftext|>: ends every answer the GPT-2-token models generate
 HELD_OUT = 200  # bAbI test questions answered (0k) when training ends: a quick sanity number, not the benchmark
 CHECKPOINT_SECONDS = 300  # a crash loses at most this much training
 CLIP = 1.0  # gradient-norm clip, as MemReasoner's trainer
@@ -59,39 +59,63 @@ def as_sample(babi: BabiSample, id_: str = "") -> Sample:
 
 
 class TokenFormat:
-    """How the token models (RMT, Mamba, transformer) read a question: GPT-2 ids of
+    """How the token models (RMT, Mamba, transformer) read a question: token ids of
 
-        "Question: <question>\n" context "\nQuestion: <question>\nAnswer:" " <answer>" <|endoftext|>
+        "Question: <question>\n" context "\nQuestion: <question>\nAnswer:" " <answer>" <end of text>
 
     The question comes after the context, as in BABILong's prompts, and also before it: a model that
     reads once, left to right, with a fixed-size state (Mamba, the RMT's memory) can then keep what the
     question asks about instead of everything (the "just read twice" prompt of Arora et al., 2024, which
     lifts recurrent models on recall tasks). The full-attention transformer reads the same text.
+
+    Tokens are GPT-2's (the offline BPE file), or, for a pretrained model that has its own, the
+    Hugging Face tokenizer in a local folder.
     """
 
-    def __init__(self):
-        self.encoding = gpt2_encoding()
+    def __init__(self, tokenizer: str = ""):
+        if tokenizer:
+            from transformers import AutoTokenizer
+
+            try:
+                hf = AutoTokenizer.from_pretrained(tokenizer)
+            except (OSError, ValueError) as err:
+                raise InputError(f"cannot load a tokenizer from {tokenizer!r}: {str(err).splitlines()[0]}") from None
+            if hf.eos_token_id is None:
+                raise InputError("the tokenizer has no end-of-text token to end answers with", tokenizer)
+            self.encode = lambda text: hf.encode(text, add_special_tokens=False)
+            self.decode, self.eos = hf.decode, hf.eos_token_id
+        else:
+            encoding = gpt2_encoding()
+            self.encode, self.decode, self.eos = encoding.encode_ordinary, encoding.decode, EOT
 
     def lines(self, lines: list[str]) -> list[list[int]]:
         """Ids of each line, each after its joining space but the first: their concatenation is the
         ids of the joined text (GPT-2 never merges a space with the word before it)."""
-        return [self.encoding.encode_ordinary(line if i == 0 else " " + line) for i, line in enumerate(lines)]
+        return [self.encode(line if i == 0 else " " + line) for i, line in enumerate(lines)]
 
     def lead(self, question: str) -> list[int]:
-        return self.encoding.encode_ordinary(f"Question: {question}\n")
+        return self.encode(f"Question: {question}\n")
 
     def prompt(self, question: str) -> list[int]:
-        return self.encoding.encode_ordinary(f"\nQuestion: {question}\nAnswer:")
+        return self.encode(f"\nQuestion: {question}\nAnswer:")
 
     def answer(self, answer: str) -> list[int]:
-        return self.encoding.encode_ordinary(" " + answer) + [EOT]
+        return self.encode(" " + answer) + [self.eos]
 
     def read(self, context: str, question: str) -> list[int]:
         """Everything a model reads before answering."""
-        return self.lead(question) + self.encoding.encode_ordinary(context) + self.prompt(question)
+        return self.lead(question) + self.encode(context) + self.prompt(question)
 
-    def text(self, ids: list[int]) -> str:
-        return self.encoding.decode(ids).strip()
+    @torch.no_grad()
+    def generate(self, next_logits: Callable[[list[int]], torch.Tensor], max_tokens: int) -> str:
+        """Greedy decoding: next_logits(ids generated so far) -> [V] logits; stops at the end of text."""
+        out: list[int] = []
+        for _ in range(max_tokens):
+            token = int(next_logits(out).argmax())
+            if token == self.eos:
+                break
+            out.append(token)
+        return self.decode(out).strip()
 
 
 @dataclass
@@ -99,7 +123,7 @@ class TokenExample:
     lead: list[int]  # the question before the context
     lines: list[list[int]]  # context ids per line
     prompt: list[int]  # the question after the context, then "Answer:"
-    answer: list[int]  # ends with EOT
+    answer: list[int]  # ends with the end-of-text token
 
     @property
     def inputs(self) -> list[int]:
@@ -110,18 +134,6 @@ class TokenExample:
 def token_examples(samples: list[BabiSample], fmt: TokenFormat) -> list[TokenExample]:
     return [TokenExample(fmt.lead(s.question), fmt.lines(s.lines), fmt.prompt(s.question), fmt.answer(s.answer))
             for s in samples]
-
-
-@torch.no_grad()
-def greedy(next_logits: Callable[[list[int]], torch.Tensor], max_tokens: int) -> list[int]:
-    """Greedy decoding: next_logits(ids generated so far) -> [V] logits; stops at <|endoftext|>."""
-    out: list[int] = []
-    for _ in range(max_tokens):
-        token = int(next_logits(out).argmax())
-        if token == EOT:
-            break
-        out.append(token)
-    return out
 
 
 def count_parameters(module: nn.Module) -> int:

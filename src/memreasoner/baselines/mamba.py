@@ -14,21 +14,27 @@ has no positions, so nothing in it is tied to the length of the bAbI stories it 
 Default size (`memreasoner train --model mamba`): 2 layers, 128 wide, state 16, expand 2:
 6,666,240 parameters (6,432,896 of them the token embeddings, tied to the output). Shallower than the
 GPT-2 baselines because the scan's cost, not the parameters, is what limits it on a CPU (see DEFAULTS).
+`--mamba-pretrained DIR` starts from a Hugging Face Mamba checkpoint (e.g. mamba-130m-hf) and its tokenizer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from mambapy.mamba import MambaBlock, MambaConfig, ResidualBlock, RMSNorm
 from mambapy.pscan import pscan
+from safetensors.torch import load_file
 from torch import nn
 
+from ..errors import InputError
 from ..reader import Answer
 from .common import (EOT, BaselineReader, Defaults, TokenExample, TokenFormat, add_common_arguments, babi_train, fit,
-                     greedy, model_for, token_examples)
+                     model_for, token_examples)
 
 # Small on purpose: a step costs B x L x ED x N floats per layer through the parallel scan; on the
 # project's busy 2-core CPU, 2 layers 128 wide with batches of 16 train at ~1 s a step, 4 layers with
@@ -47,6 +53,9 @@ class MambaReaderConfig:
     state: int = 16  # N
     expand: int = 2  # E: ED = E * D channels inside a block
     conv: int = 4  # width of the causal depthwise convolution
+    vocab: int = EOT + 1  # GPT-2's, or the pretrained model's
+    tokenizer: str = ""  # "" = GPT-2 BPE; else the pretrained model's Hugging Face tokenizer folder
+    pretrained: str = ""  # the folder the weights were first loaded from (informative)
     chunk: int = 2048  # tokens per parallel scan when reading (bounds memory on long inputs)
     max_answer_tokens: int = 8
 
@@ -85,11 +94,35 @@ class MambaLM(BaselineReader):
         self.config = config
         blocks = MambaConfig(d_model=config.dim, n_layers=config.layers, d_state=config.state,
                              expand_factor=config.expand, d_conv=config.conv)
-        self.embedding = nn.Embedding(EOT + 1, config.dim)
+        self.embedding = nn.Embedding(config.vocab, config.dim)
         nn.init.normal_(self.embedding.weight, std=blocks.base_std)
         self.layers = nn.ModuleList([ResidualBlock(blocks) for _ in range(config.layers)])
         self.norm = RMSNorm(config.dim, blocks.rms_norm_eps)
-        self.format = TokenFormat()
+        self.format = TokenFormat(config.tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, config: MambaReaderConfig) -> "MambaLM":
+        """A Hugging Face Mamba checkpoint folder (the `state-spaces/mamba-130m-hf` layout: config.json,
+        model.safetensors and the model's tokenizer); sizes come from it, other options from `config`."""
+        folder = Path(folder)
+        try:
+            hf = json.loads((folder / "config.json").read_text())
+            weights = load_file(folder / "model.safetensors")
+        except (OSError, json.JSONDecodeError) as err:
+            raise InputError(f"not a Hugging Face Mamba folder (config.json + model.safetensors): {err}", folder) from None
+        dim = hf["hidden_size"]
+        if hf.get("time_step_rank", "auto") not in ("auto", math.ceil(dim / 16)) or hf.get("use_bias") or not hf.get("use_conv_bias", True):
+            raise InputError("unsupported Mamba variant (time_step_rank, use_bias or use_conv_bias differ from mambapy's)", folder)
+        model = cls(replace(config, layers=hf["num_hidden_layers"], dim=dim, state=hf["state_size"], expand=hf["expand"],
+                            conv=hf["conv_kernel"], vocab=hf["vocab_size"], tokenizer=str(folder), pretrained=str(folder)))
+        # Same parameter names below "backbone." (both follow the reference mamba_simple.py).
+        renamed = {"embeddings.weight": "embedding.weight", "norm_f.weight": "norm.weight"}
+        state = {renamed.get(k[len("backbone."):], k[len("backbone."):]): v
+                 for k, v in weights.items() if k.startswith("backbone.")}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise InputError(f"weights do not fit (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})", folder)
+        return model
 
     def forward(self, ids: torch.Tensor, states: list[State] | None = None) -> tuple[torch.Tensor, list[State]]:
         """ids [B, L] (continuing from `states`, or from the start) -> hidden [B, L, D], states after them."""
@@ -108,7 +141,7 @@ class MambaLM(BaselineReader):
         """Cross-entropy of the answer tokens given context + question (teacher forcing, right padding)."""
         seqs = [ex.inputs + ex.answer for ex in examples]
         T = max(len(s) for s in seqs) - 1
-        ids = torch.full((len(seqs), T), EOT, dtype=torch.long)
+        ids = torch.full((len(seqs), T), self.format.eos, dtype=torch.long)  # padding: any id, never scored
         for b, s in enumerate(seqs):
             ids[b, :len(s) - 1] = torch.tensor(s[:-1])
         hidden, _ = self(ids.to(self.device))  # [B, T, D]; causal, so the padding after a row changes nothing
@@ -142,7 +175,7 @@ class MambaLM(BaselineReader):
                     last = hidden[0, -1]
                 return self.logits(last)
 
-            answers.append(Answer(self.format.text(greedy(next_logits, self.config.max_answer_tokens)),
+            answers.append(Answer(self.format.generate(next_logits, self.config.max_answer_tokens),
                                   trace={"tokens": len(ids)}))
         return answers
 
@@ -155,13 +188,17 @@ def add_arguments(group) -> None:
     group.add_argument("--mamba-dim", type=int, default=c.dim)
     group.add_argument("--mamba-state", type=int, default=c.state, help="SSM state size N")
     group.add_argument("--mamba-expand", type=int, default=c.expand)
+    group.add_argument("--mamba-pretrained", default="", help="Hugging Face Mamba folder (weights, config, tokenizer)")
 
 
 def run(args) -> int:
     config = MambaReaderConfig(task=args.task, layers=args.mamba_layers, dim=args.mamba_dim, state=args.mamba_state,
                                expand=args.mamba_expand)
     torch.manual_seed(args.seed)
-    model = model_for(MambaLM, config, args)
+    if args.mamba_pretrained and not args.resume:
+        model = MambaLM.from_pretrained(args.mamba_pretrained, config).to(args.device)
+    else:
+        model = model_for(MambaLM, config, args)
     train = token_examples(babi_train(args), model.format)
 
     def step_loss(batch: int, progress: float, gen: torch.Generator) -> torch.Tensor:

@@ -32,7 +32,7 @@ from torch import nn
 from ..errors import InputError
 from ..reader import Answer
 from . import gpt2
-from .common import (BaselineReader, Defaults, TokenExample, TokenFormat, add_common_arguments, babi_train, fit, greedy,
+from .common import (BaselineReader, Defaults, TokenExample, TokenFormat, add_common_arguments, babi_train, fit,
                      model_for, token_examples)
 
 DEFAULTS = Defaults(steps=3000, lr=1e-3, batch_size=32)
@@ -131,7 +131,7 @@ class RecurrentMemoryTransformer(BaselineReader):
             def next_logits(generated: list[int]) -> torch.Tensor:
                 return gpt2.logits(self.gpt2, self.last(memory, [chunks[-1] + generated])[0, -1])
 
-            text = self.format.text(greedy(next_logits, self.config.max_answer_tokens))
+            text = self.format.generate(next_logits, self.config.max_answer_tokens)
             answers.append(Answer(text, trace={"segments": len(chunks)}))
         return answers
 

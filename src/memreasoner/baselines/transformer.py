@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..reader import Answer
 from . import gpt2
-from .common import (BaselineReader, Defaults, TokenExample, TokenFormat, add_common_arguments, babi_train, fit, greedy,
+from .common import (BaselineReader, Defaults, TokenExample, TokenFormat, add_common_arguments, babi_train, fit,
                      model_for, token_examples)
 
 DEFAULTS = Defaults(steps=3000, lr=1e-3, batch_size=32)
@@ -78,7 +78,7 @@ class FullAttentionTransformer(BaselineReader):
             def next_logits(generated: list[int]) -> torch.Tensor:
                 return gpt2.logits(self.gpt2, gpt2.run(self.gpt2, gpt2.embed(self.gpt2, [ids + generated]))[0, -1])
 
-            answers.append(Answer(self.format.text(greedy(next_logits, self.config.max_answer_tokens)),
+            answers.append(Answer(self.format.generate(next_logits, self.config.max_answer_tokens),
                                   trace={"tokens": len(ids)}))
         return answers
 

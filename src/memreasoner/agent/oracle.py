@@ -68,6 +68,18 @@ class Oracle:
     def act(self, requests, *, sample: bool = False, max_new_tokens: int = 0) -> list[Reply]:
         return [Reply(self.reply(r.episode)) for r in requests]
 
+    def answer_from(self, episode, memory: set[int]) -> str | None:
+        """The answer the facts at `memory` give, or None if they do not say."""
+        try:
+            return simulate(episode.lines, memory).answer(episode.sample.question)[0]
+        except ValueError:
+            return None
+
+    def last_memory(self, episode) -> set[int]:
+        """The facts of the memory it wrote last for `episode`."""
+        history = self._history.get(id(episode))
+        return history[-1] if history else set()
+
     def reply(self, episode) -> str:
         entity, is_object = parse_question(episode.sample.question)
         lines = episode.lines
@@ -75,11 +87,8 @@ class Oracle:
         memory = history[-1] if history else set()
         if episode.done:  # the final call
             del self._history[id(episode)]
-            try:
-                place = simulate(lines, memory).answer(episode.sample.question)[0]
-            except ValueError:  # the memory lacks a fact (a recall that failed): the target, privileged
-                place = episode.sample.target
-            return f"\\boxed{{ {place} }}"
+            # A memory lacking a fact (a recall that failed) gets the target: the oracle is privileged.
+            return f"\\boxed{{ {self.answer_from(episode, memory) or episode.sample.target} }}"
 
         story = set(episode.sample.story) if episode.sample.story else set(range(len(lines)))
         chunk = episode.chunks[episode.step]

@@ -16,7 +16,6 @@ otherwise by joining the message contents (see `backends.messages_to_text`).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from ..errors import InputError
@@ -152,11 +151,3 @@ def parse_final(text: str) -> str | None:
 def fallback_answer(text: str) -> str:
     """What `Answer.text` holds when the final reply has no box: its first non-empty line."""
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-_WS = re.compile(r"\s+")
-
-
-def squeeze(text: str) -> str:
-    """One-line form for traces and prompts (runs of whitespace become one space)."""
-    return _WS.sub(" ", text).strip()

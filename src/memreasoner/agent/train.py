@@ -1,7 +1,9 @@
 """`memreasoner train --model rememr1|memagent`: a tiny policy, by imitation then GRPO, on this CPU.
 
-1. Data. Training haystacks hide bAbI *train* stories in book text (`data.haystack`); the held-out
-   haystacks hide the first `--agent-eval-samples` test questions (BABILong's 100-sample list first).
+1. Data. Training haystacks hide bAbI *train* questions (the 10k set unless --babi) in book text
+   (`data.haystack`): `--imitation-questions` of them for imitation, the others for GRPO. The
+   held-out haystacks hide the first `--agent-eval-samples` *test* questions (BABILong's 100-sample
+   list first), never seen in training.
 2. Policy. A GPT-2-architecture model, small enough for a CPU, with the word-level tokenizer of
    `agent.tokenizer` built from the training stories, prompted with the compact template.
 3. Imitation. Supervised next-token loss on the oracle's replies (`agent.oracle`), on the prompts
@@ -33,6 +35,7 @@ from ..data.haystack import build_haystacks, official_indices, parse_lengths, pi
 from ..errors import InputError
 from ..metrics import exact_match
 from ..paths import babi_file, babilong_index_file, books_dir
+from . import prompts
 from .backends import HFPolicy
 from .grpo import group_turns, grpo_update
 from .loop import AgentConfig, new_episodes, run_episodes
@@ -40,16 +43,19 @@ from .oracle import Oracle
 from .reader import MemAgentReader, RememR1Reader
 from .retrieval import METHODS
 from .tokenizer import build_tokenizer
+from .tokenizer import words as tokenizer_words
 
 DEFAULT_LR, DEFAULT_BATCH = 1e-3, 32
 
 
 def add_arguments(group) -> None:
     a = group.add_argument
-    a("--chunk-tokens", type=int, default=256, help="GPT-2 tokens per chunk the agent reads (the paper: 5000)")
+    a("--chunk-tokens", type=int, default=128, help="GPT-2 tokens per chunk the agent reads (the paper: 5000)")
     a("--recall-method", default="tfidf", choices=METHODS, help="how a <recall> picks the past memory (rememr1)")
-    a("--agent-train-lengths", default="0k,1k,2k,4k", help="haystack lengths of the imitation training samples")
-    a("--grpo-lengths", default="1k,2k,4k", help="haystack lengths of the GRPO training samples")
+    a("--agent-train-lengths", default="1k,2k,4k", help="haystack lengths of the imitation training samples")
+    a("--imitation-questions", type=int, default=4000,
+      help="training questions the oracle is imitated on, each hidden once at one of the training lengths")
+    a("--grpo-lengths", default="1k,2k", help="haystack lengths of the GRPO training samples")
     a("--agent-eval-lengths", default="1k,2k,4k,8k,16k", help="held-out haystack lengths of the report")
     a("--agent-eval-samples", type=int, default=50, help="held-out test questions per length")
     a("--agent-books", default=None, help="distractor books folder; unset: the data dir's books/")
@@ -74,34 +80,59 @@ def _log(message: str) -> None:
 
 
 class _Recorder:
-    """Wraps the oracle: records (prompt ids, reply ids) of every call for imitation."""
+    """Wraps the oracle: records (prompt ids, reply ids) of every call for imitation.
 
-    def __init__(self, oracle: Oracle, policy: HFPolicy):
-        self.oracle, self.policy = oracle, policy
+    After each reading step it also records the final call as if the episode ended there, whenever
+    the memory just written answers the question: an episode has one real final call but many
+    steps, and the answer step (reading the place out of a sentence token) would otherwise get too
+    few examples to be learnt.
+    """
+
+    def __init__(self, oracle: Oracle, policy: HFPolicy, template: str = "compact"):
+        self.oracle, self.policy, self.template = oracle, policy, template
         self.pairs: list[tuple[list[int], list[int]]] = []
+
+    def _record(self, messages, text: str) -> None:
+        tok = self.policy.tokenizer
+        target = tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        self.pairs.append((self.policy.encode(messages), target))
 
     def act(self, requests, *, sample: bool = False, max_new_tokens: int = 0):
         replies = self.oracle.act(requests)
-        tok = self.policy.tokenizer
         for request, reply in zip(requests, replies):
-            target = tok(reply.text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-            self.pairs.append((self.policy.encode(request.messages), target))
+            self._record(request.messages, reply.text)
+            episode = request.episode
+            if not episode.done:
+                answer = self.oracle.answer_from(episode, self.oracle.last_memory(episode))
+                memory = prompts.parse_step(reply.text).update
+                if answer is not None:
+                    self._record(prompts.final_messages(self.template, episode.sample.question, memory),
+                                 f"\\boxed{{ {answer} }}")
         return replies
 
 
-def new_policy(texts, dim: int = 128, layers: int = 4, heads: int = 4, device: str = "cpu",
+def new_policy(texts, phrases=(), dim: int = 128, layers: int = 4, heads: int = 4, device: str = "cpu",
                temperature: float = 1.0) -> HFPolicy:
-    """A randomly initialised GPT-2-architecture policy with a word-level tokenizer built from `texts`."""
+    """A randomly initialised GPT-2-architecture policy; its tokenizer knows the words of `texts`
+    and each of `phrases` (story sentences) as one token."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    tokenizer = build_tokenizer(texts)
+    tokenizer = build_tokenizer(texts, phrases)
     config = GPT2Config(
         vocab_size=len(tokenizer), n_positions=1024, n_embd=dim, n_layer=layers, n_head=heads,
         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,  # no dropout: rollouts and updates see the same policy
         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     config.collapse_unk = True  # read by HFPolicy: runs of unknown words become one <unk>
-    return HFPolicy(GPT2LMHeadModel(config), tokenizer, device=device, batch_size=64, temperature=temperature)
+    model = GPT2LMHeadModel(config)
+    # A sentence token starts as the (norm-keeping) sum of its words' embeddings, so that from the
+    # first step the model can read the place out of "mary went to the hallway." and answer it.
+    wte = model.transformer.wte.weight
+    with torch.no_grad():
+        for phrase in set(phrases):
+            words = tokenizer(" ".join(tokenizer_words(phrase)), add_special_tokens=False)["input_ids"]
+            wte[tokenizer.convert_tokens_to_ids(phrase.lower())] = wte[words].sum(0) / len(words) ** 0.5
+    return HFPolicy(model, tokenizer, device=device, batch_size=64, temperature=temperature)
 
 
 def imitate(policy: HFPolicy, pairs, steps: int, lr: float, batch_size: int, seconds: float | None, rng) -> dict:
@@ -110,13 +141,18 @@ def imitate(policy: HFPolicy, pairs, steps: int, lr: float, batch_size: int, sec
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warmup = max(1, min(100, steps // 10))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
-    # Batches of similar lengths (consecutive in length order) waste little on padding.
-    ordered = sorted(pairs, key=lambda pair: len(pair[0]) + len(pair[1]))
-    batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
-    start, losses, step = time.monotonic(), [], 0
+    # Linear warm-up, then cosine decay to a tenth at `steps`.
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(
+        (s + 1) / warmup, 0.1 + 0.45 * (1 + np.cos(np.pi * min(1.0, s / steps)))))
+    start, losses, step, batches = time.monotonic(), [], 0, []
     for step in range(1, steps + 1):
-        batch = rng.choice(batches)
+        if not batches:  # a new epoch: random batches of similar lengths (little padding)
+            order = rng.sample(pairs, len(pairs))
+            for k in range(0, len(order), 16 * batch_size):
+                group = sorted(order[k : k + 16 * batch_size], key=lambda pair: len(pair[0]) + len(pair[1]))
+                batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+            rng.shuffle(batches)
+        batch = batches.pop()
         width = max(len(p) + len(t) for p, t in batch)
         ids = torch.full((len(batch), width), policy.pad_id, dtype=torch.long)
         labels = torch.full((len(batch), width), -100, dtype=torch.long)
@@ -156,16 +192,15 @@ def evaluate(policy, samples, config: AgentConfig) -> dict:
 
 
 def reinforce(policy: HFPolicy, ref_model, questions, books, args, config: AgentConfig, seconds: float | None, rng) -> dict:
-    """GRPO iterations on fresh haystacks of training questions."""
+    """GRPO iterations on fresh haystacks of training questions ((number, BabiSample) pairs)."""
     optimizer = torch.optim.AdamW(policy.model.parameters(), lr=args.grpo_lr, weight_decay=0.0)
     lengths = parse_lengths(args.grpo_lengths)
     start, history = time.monotonic(), []
     torch_rng = random.Random(args.seed + 3)
     for it in range(1, args.grpo_steps + 1):
-        picked = rng.sample(range(len(questions)), args.grpo_questions)
         # A fresh haystack per question and iteration: its own length and seed.
-        samples = [build_haystacks([(n, questions[n])], [rng.choice(lengths)], books, seed=args.seed + 1000 * it,
-                                   progress=False)[0] for n in picked]
+        samples = [build_haystacks([pair], [rng.choice(lengths)], books, seed=args.seed + 1000 * it, progress=False)[0]
+                   for pair in rng.sample(questions, args.grpo_questions)]
         episodes = run_episodes(policy, new_episodes(samples, config, rollouts=args.group_size), config, sample=True)
         turns, outcomes = [], []
         for q in range(len(samples)):
@@ -186,7 +221,8 @@ def reinforce(policy: HFPolicy, ref_model, questions, books, args, config: Agent
 
 
 def _questions(args, split: str):
-    path = args.babi if (split == "train" and args.babi) else babi_file(args.task, split)
+    """bAbI questions: --babi, else the 10k training set; the test split is the same in both sets."""
+    path = args.babi if (split == "train" and args.babi) else babi_file(args.task, split, variant="en-10k")
     return load_babi(path, task=args.task)
 
 
@@ -204,7 +240,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     budget = args.minutes * 60 if args.minutes else None
     config = AgentConfig(chunk_tokens=args.chunk_tokens, recall=reader_class.recall, recall_method=args.recall_method,
-                         template="compact", max_new_tokens=96, final_max_new_tokens=8)
+                         template="compact", max_new_tokens=64, final_max_new_tokens=8)
 
     train_questions = _questions(args, "train")
     test_questions = _questions(args, "test")
@@ -216,6 +252,11 @@ def run(args) -> int:
     held_out = build_haystacks(pick_questions(test_questions, args.agent_eval_samples, indices),
                                parse_lengths(args.agent_eval_lengths), books, seed=args.seed + 7, progress=False)
     _log(f"{len(train_questions)} training questions; {len(held_out)} held-out samples")
+    # Imitation and GRPO see different training questions (GRPO all of them if there are too few).
+    numbered = list(enumerate(train_questions))
+    rng.shuffle(numbered)
+    imitation_set = numbered[: args.imitation_questions]
+    grpo_set = numbered[args.imitation_questions :] or numbered
 
     imitation_dir = out / "imitation"
     if args.resume and (imitation_dir / "config.json").is_file():
@@ -223,11 +264,13 @@ def run(args) -> int:
         imitation_stats = {"resumed": True}
         _log(f"resumed the imitation policy from {imitation_dir}")
     else:
-        texts = [line for q in train_questions for line in q.lines] + [q.question for q in train_questions]
-        policy = new_policy(texts + [q.answer for q in train_questions], args.policy_dim, args.policy_layers,
-                            args.policy_heads, args.device, args.rollout_temperature)
-        samples = build_haystacks(list(enumerate(train_questions)), parse_lengths(args.agent_train_lengths), books,
-                                  seed=args.seed, progress=False)
+        sentences = sorted({line for q in train_questions for line in q.lines})
+        texts = sentences + [q.question for q in train_questions] + [q.answer for q in train_questions]
+        policy = new_policy(texts, sentences, args.policy_dim, args.policy_layers, args.policy_heads, args.device,
+                            args.rollout_temperature)
+        lengths = parse_lengths(args.agent_train_lengths)
+        samples = [s for k, length in enumerate(lengths)
+                   for s in build_haystacks(imitation_set[k :: len(lengths)], [length], books, seed=args.seed, progress=False)]
         recorder = _Recorder(Oracle(reader_class.recall), policy)
         run_episodes(recorder, new_episodes(samples, config), config)
         n_params = sum(p.numel() for p in policy.model.parameters())
@@ -243,7 +286,7 @@ def run(args) -> int:
     for p in ref_model.parameters():
         p.requires_grad_(False)
     spent = imitation_stats.get("minutes", 0.0) * 60
-    grpo_stats = reinforce(policy, ref_model, train_questions, books, args, config,
+    grpo_stats = reinforce(policy, ref_model, grpo_set, books, args, config,
                            budget - spent if budget else None, rng)
     reader_class(policy, config).save(out)
     start = time.monotonic()

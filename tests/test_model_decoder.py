@@ -5,6 +5,15 @@ import torch.nn.functional as F
 from memreasoner.model.decoder import EOT, LatentDecoder, small_gpt2_config
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Compute-bound tests: on a busy 2-core machine one torch thread is several times faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def decoder():
     torch.manual_seed(0)

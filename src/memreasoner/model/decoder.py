@@ -32,7 +32,7 @@ EOT = 50256  # <|endoftext|>, GPT-2's only special token
 IGNORE = -100
 
 
-def small_gpt2_config(layers: int = 2, dim: int = 256, heads: int = 4, positions: int = 256) -> GPT2Config:
+def small_gpt2_config(layers: int = 2, dim: int = 128, heads: int = 4, positions: int = 256) -> GPT2Config:
     return GPT2Config(vocab_size=50257, n_positions=positions, n_embd=dim, n_layer=layers, n_head=heads,
                       bos_token_id=EOT, eos_token_id=EOT)
 

@@ -63,15 +63,16 @@ class MemReasonerConfig:
     # decoder (P: GPT-2 conditioned on the latent, Larimar-style)
     decoder: str = ""  # local folder with pretrained GPT-2 weights; "" = the small config below
     decoder_layers: int = 2
-    decoder_dim: int = 256
+    decoder_dim: int = 128
     decoder_heads: int = 4
     decoder_config: dict = field(default_factory=dict)  # the GPT2Config actually built (filled in)
     max_answer_tokens: int = 8
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
     iu: bool = True
     eta: int = 128
-    relevance: str = "centroid"  # centroid | question
-    relevance_margin: float = 0.1
+    relevance: str = "knn"  # knn | centroid | question
+    relevance_margin: float = 0.2
+    relevance_bank: int = 0  # training latents the knn score keeps (set by fit_relevance)
     stream_lines: int = 2048
     answer_batch: int = 64  # stories per batched read/decode at inference
 
@@ -134,7 +135,8 @@ class MemReasoner(nn.Module, Reader):
             small = small_gpt2_config(config.decoder_layers, config.decoder_dim, config.decoder_heads)
             self.decoder = LatentDecoder(dim, small, pretrained=config.decoder)
             config.decoder_config = self.decoder.gpt2.config.to_dict()
-        self.relevance = RelevanceFilter(dim, config.relevance, config.eta, config.relevance_margin, config.stream_lines)
+        self.relevance = RelevanceFilter(dim, config.relevance, config.eta, config.relevance_margin,
+                                         config.stream_lines, config.relevance_bank)
 
     @property
     def device(self) -> torch.device:
@@ -158,6 +160,11 @@ class MemReasoner(nn.Module, Reader):
         query = out.zt[torch.arange(len(line)), line]  # [B, C]
         r = self.memory.read(out.written, query)
         return self.hop.nearest(r, out.zt, padding_mask(out.lengths, out.zt.shape[1])).softmax(-1)
+
+    def fit_relevance(self, train_latents: torch.Tensor) -> None:
+        """Fit IU's relevance score on the distinct training lines' latents [n, C]."""
+        self.relevance.fit(train_latents)
+        self.config.relevance_bank = len(self.relevance.bank)
 
     # -- Reader ------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -1,0 +1,78 @@
+"""MemReasoner training end to end on CPU: a small qa1 run, and resuming an interrupted one."""
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from memreasoner.commands import train as train_command
+from memreasoner.model import train as trainer
+from memreasoner.model.memreasoner import MemReasoner
+
+# Small enough for the test suite: a 1-layer decoder, small GRU and memory.
+SMALL = ["--decoder-layers", "1", "--decoder-dim", "64", "--decoder-heads", "2", "--gru-hidden", "64",
+         "--slots", "64", "--threads", "1"]
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    """`--threads 1` sets torch's process-wide thread count; give the rest of the suite its own back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    train_command.shared_flags(parser)  # what `memreasoner train --model memreasoner` parses
+    trainer.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_short_qa1_run_answers_held_out_stories_well_above_chance(tmp_path):
+    out = tmp_path / "qa1"
+    args = parse("--task", "qa1", "--out", str(out), "--steps", "150", "--batch-size", "16", "--warmup", "20",
+                 "--lr", "3e-3", "--train-limit", "500", "--eval-limit", "100", *SMALL)
+    assert trainer.run(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    # 100 questions from the bAbI test split, never seen in training; chance is 1/6 (six places).
+    assert metrics["n"] == 100 and metrics["steps"] == 150
+    assert metrics["accuracy"] >= 0.6, metrics
+    model = MemReasoner.load(out)
+    answer = model.answer_question(["Sandra went to the garden.", "Mary went to the office.",
+                                    "Sandra travelled to the kitchen."], "Where is Sandra?")
+    assert answer.hops and answer.trace["hop_lines"]
+
+
+def test_resume_continues_an_interrupted_run_exactly(tmp_path, monkeypatch):
+    common = ["--task", "qa1", "--steps", "8", "--batch-size", "4", "--train-limit", "40", "--eval-limit", "4",
+              "--checkpoint-every", "3", "--warmup", "2", *SMALL]
+    assert trainer.run(parse("--out", str(tmp_path / "straight"), *common)) == 0
+
+    real_losses, calls = trainer.losses, {"n": 0}
+
+    def interrupted(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:  # dies during step 5; the checkpoint of step 3 survives
+            raise KeyboardInterrupt
+        return real_losses(*a, **k)
+
+    monkeypatch.setattr(trainer, "losses", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run(parse("--out", str(tmp_path / "resumed"), *common))
+    assert torch.load(tmp_path / "resumed" / "trainer.pt", weights_only=False)["step"] == 3
+    monkeypatch.setattr(trainer, "losses", real_losses)
+    assert trainer.run(parse("--out", str(tmp_path / "resumed"), "--resume", *common)) == 0
+
+    assert json.loads((tmp_path / "resumed" / "metrics.json").read_text())["steps"] == 8
+    straight = MemReasoner.load(tmp_path / "straight").state_dict()
+    resumed = MemReasoner.load(tmp_path / "resumed").state_dict()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_resume_without_a_checkpoint_is_an_input_error(tmp_path):
+    from memreasoner.errors import InputError
+
+    with pytest.raises(InputError):
+        trainer.run(parse("--task", "qa1", "--out", str(tmp_path / "none"), "--resume"))

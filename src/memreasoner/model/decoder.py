@@ -12,8 +12,10 @@ Sequences (the prompt is not scored):
   answer      <|endoftext|> question | " answer" <|endoftext|>
   reconstruct <|endoftext|>          | line <|endoftext|>
 The question in the prompt tells the decoder what to pull out of the line's latent ("Where is the
-football?" -> a place); reconstruction teaches it to spell out whatever a latent holds, which is how
-it can name an answer never seen as an answer in training.
+football?" -> a place); reconstruction teaches it to spell out whatever a latent holds, so it can name
+a word that occurs in training lines but never as an answer. A word that never occurs in training at
+all it cannot emit (trained from scratch, it has never produced that token): on stories with unseen
+places it names the nearest seen place ("garage" -> "garden"), 0% exact on 100 unseen qa1 questions.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def test_compare_tiny(tmp_path, capsys):
     assert "| memn2n |" in table and "Speed" in table and table in capsys.readouterr().out
     assert (out / "heatmap.png").stat().st_size > 0
     settings = json.loads((out / "settings.json").read_text())
-    assert settings["budget_minutes"] == 0.5 and settings["lengths"] == ["0k", "1k"]
+    assert settings["budget_minutes"] == 0.5 and settings["lengths"] == ["0k", "1k"] and settings["train_variant"] == "en"
     # Every model answered the same samples.
     ids = [[row["id"] for row in json.loads((out / "results" / f"{m}.json").read_text())["samples"]] for m in results]
     assert ids[0] == ids[1] and len(ids[0]) == 4

@@ -23,18 +23,22 @@ from pathlib import Path
 from .errors import InputError
 
 ALL_MODELS = ["memreasoner", "larimar", "rmt", "mamba", "transformer", "memn2n", "retrieval"]
+# The bAbI training set every model gets, unless --variant says otherwise: the ones MemReasoner's trainer
+# defaults to (1k questions for qa1; 10k for qa2, which it needs). Passed to every trainer explicitly,
+# so no model falls back on a default of its own.
+DEFAULT_VARIANT = {"qa1": "en", "qa2": "en-10k"}
 METRICS_FILE, TRAINER_FILE = "metrics.json", "trainer.pt"
 
 
-def train_model(name: str, task: str, folder: Path, minutes: float, seed: int, flags: list[str]) -> None:
+def train_model(name: str, task: str, variant: str, folder: Path, minutes: float, seed: int, flags: list[str]) -> None:
     """Train through the CLI; a finished model (metrics.json written last) is kept, an interrupted one resumed."""
     from .cli import main
 
     if (folder / METRICS_FILE).is_file():
         return
     resume = ["--resume"] if (folder / TRAINER_FILE).exists() else []
-    code = main(["train", "--model", name, "--task", task, "--minutes", str(minutes), "--seed", str(seed),
-                 *flags, "--out", str(folder), *resume])
+    code = main(["train", "--model", name, "--task", task, "--variant", variant, "--minutes", str(minutes),
+                 "--seed", str(seed), *flags, "--out", str(folder), *resume])
     if code:
         raise InputError(f"training {name} failed (exit {code})", folder)
 
@@ -68,7 +72,7 @@ def parameter_counts(reader) -> tuple[int | None, int]:
 
 def run_compare(models: list[str], task: str, lengths: list[str], samples: int, budget_minutes: float,
                 out: str | Path, from_dir: str | Path | None = None, unseen: bool = False, seed: int = 0,
-                train_flags: list[str] | None = None, progress: bool = True) -> dict:
+                variant: str | None = None, train_flags: list[str] | None = None, progress: bool = True) -> dict:
     from .commands.train import TRAINERS
     from .data.haystack import build_benchmark
     from .data.sample import read_samples, write_samples
@@ -79,6 +83,9 @@ def run_compare(models: list[str], task: str, lengths: list[str], samples: int, 
     unknown = [m for m in models if m not in REGISTRY or m not in TRAINERS]
     if unknown:
         raise InputError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(ALL_MODELS)}")
+    if task not in DEFAULT_VARIANT:
+        raise InputError(f"compare trains on bAbI: --task {' or '.join(DEFAULT_VARIANT)}")
+    variant = variant or DEFAULT_VARIANT[task]
     out = Path(out)
     source = Path(from_dir) if from_dir is not None else out
     folders = {m: source / "models" / m for m in models}
@@ -87,7 +94,7 @@ def run_compare(models: list[str], task: str, lengths: list[str], samples: int, 
             if not (folder / "config.json").is_file():
                 raise InputError(f"no trained {name} in --from (expected a checkpoint folder)", folder)
         else:
-            train_model(name, task, folder, budget_minutes, seed, flags_for(name, train_flags or []))
+            train_model(name, task, variant, folder, budget_minutes, seed, flags_for(name, train_flags or []))
 
     data_file = out / "data" / f"{task}{'-unseen' if unseen else ''}-{'_'.join(lengths)}-n{samples}-s{seed}.jsonl"
     if data_file.is_file():
@@ -120,7 +127,7 @@ def run_compare(models: list[str], task: str, lengths: list[str], samples: int, 
         print(f"\n{name}\n{results.table()}")
 
     settings = {"task": task, "lengths": lengths, "samples_per_length": samples,
-                "budget_minutes": None if from_dir else budget_minutes,
+                "budget_minutes": None if from_dir else budget_minutes, "train_variant": None if from_dir else variant,
                 "unseen": unseen, "seed": seed, "models": models, "from": str(from_dir) if from_dir else None,
                 "train_flags": train_flags or [], "machine": machine()}
     out.mkdir(parents=True, exist_ok=True)
@@ -158,7 +165,7 @@ def markdown(table: dict[str, dict], settings: dict) -> str:
     head = "| model | " + " | ".join(lengths) + " |"
     rule = "|---|" + "---:|" * len(lengths)
     trained = (f"models from {settings['from']}" if settings["from"]
-               else f"training budget {settings['budget_minutes']:g} min per model")
+               else f"trained on bAbI {settings['train_variant']} for at most {settings['budget_minutes']:g} min each")
     title = (f"{settings['task']}{' (unseen answers)' if settings['unseen'] else ''}, "
              f"{settings['samples_per_length']} samples per length, {trained}")
     lines = [f"Accuracy: {title} (exact match, %)", "",

@@ -41,8 +41,8 @@ CLIP = 1.0  # gradient-norm clip, as MemReasoner's trainer
 
 # -- data ------------------------------------------------------------------------------------------
 def babi_train(args) -> list[BabiSample]:
-    """The training questions every model sees: --babi, else the data dir's train split of --task."""
-    path = Path(args.babi) if args.babi else babi_file(args.task, "train")
+    """The training questions: --babi, else the data dir's train split of --task (--variant: 1k or 10k)."""
+    path = Path(args.babi) if args.babi else babi_file(args.task, "train", args.variant)
     return load_babi(path, args.task)
 
 
@@ -203,6 +203,7 @@ def lr_factor(progress: float, warmup: float = 0.05) -> float:
 
 def add_common_arguments(group) -> None:
     """Flags every baseline trainer takes (named as MemReasoner's trainer names them)."""
+    group.add_argument("--variant", default="en", choices=["en", "en-10k"], help="bAbI training set: 1k or 10k questions")
     group.add_argument("--eval-limit", type=int, default=HELD_OUT,
                        help="bAbI test questions answered (0k) when training ends, recorded in metrics.json")
     group.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default); 1 is faster on a busy machine")

@@ -18,6 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="folder for models, data, results, table and heatmap")
     p.add_argument("--from", dest="from_dir", help="load the models from this earlier compare folder instead of training")
     p.add_argument("--unseen", action="store_true", help="test stories with names, places and objects never seen in training")
+    p.add_argument("--variant", choices=["en", "en-10k"], default=None,
+                   help="bAbI training set for every model (default: en for qa1, en-10k for qa2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-flag", action="append", default=[], metavar="FLAG",
                    help="extra `memreasoner train` flag, for every model (--train-flag=--steps=300) "
@@ -41,6 +43,7 @@ def run(args) -> int:
     if not models:
         raise InputError("--models names no model")
     run_compare(models, args.task, parse_lengths(args.lengths), args.samples, args.budget_minutes, args.out,
-                from_dir=args.from_dir, unseen=args.unseen, seed=args.seed, train_flags=args.train_flag,
+                from_dir=args.from_dir, unseen=args.unseen, seed=args.seed, variant=args.variant,
+                train_flags=args.train_flag,
                 progress=not args.quiet)
     return 0

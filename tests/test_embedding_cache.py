@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 
 import numpy as np
+import pytest
 import torch
 
 from memreasoner.model.embedding_cache import EmbeddingCache, encoder_identity
@@ -59,3 +60,20 @@ def test_two_processes_write_and_read_concurrently(tmp_path):
     got = cache.get([f"w{w}-{i}" for w in (0, 1) for i in range(50)])
     assert len(got) == 100
     assert got[50 + 7][0] == 1007
+
+
+def test_line_encoder_serves_a_second_process_from_disk(tmp_path, monkeypatch):
+    from memreasoner.model.encoder import LineEncoder
+
+    lines = ["Mary went to the kitchen.", "It was a dark and stormy night."]
+    first = LineEncoder()
+    first.use_disk_cache(tmp_path / "e.sqlite")
+    expected = first(lines)
+    second = LineEncoder()  # a fresh in-memory cache, as in another process
+    second.use_disk_cache(tmp_path / "e.sqlite")
+    monkeypatch.setattr(second, "_encode", lambda texts: pytest.fail(f"encoded {texts} again"))
+    assert torch.equal(second(lines), expected)
+    # another truncation length is another encoder: it must not read these rows
+    third = LineEncoder(max_tokens=8)
+    third.use_disk_cache(tmp_path / "e.sqlite")
+    assert third.disk_cache.get(lines) == {}

@@ -24,8 +24,7 @@ def embedder():
 
 
 def test_story_lines_rank_above_book_lines(embedder):
-    first = StaticFirstPass(dim=64, keep=64, min_lines=0)
-    first.attach(embedder)
+    first = StaticFirstPass(embedder, keep=64, min_lines=0)
     first.fit([line for s in load_babi(babi_file("qa1", "train")) for line in s.lines])
     for sample in build_benchmark("qa1", ["16k"], 3, seed=5, progress=False):
         lines = sample.lines()
@@ -35,6 +34,14 @@ def test_story_lines_rank_above_book_lines(embedder):
 
 
 def test_short_inputs_pass_through_untouched(embedder):
-    first = StaticFirstPass(dim=64, keep=8, min_lines=100)
-    first.attach(embedder)
+    first = StaticFirstPass(embedder, keep=8, min_lines=100)
     assert first.select(["a line"] * 50) == list(range(50))
+
+
+def test_streaming_keeps_the_same_lines_as_one_pass(embedder):
+    first = StaticFirstPass(embedder, keep=32, min_lines=0, stream_lines=1_000_000)
+    first.fit([line for s in load_babi(babi_file("qa1", "train")) for line in s.lines])
+    lines = build_benchmark("qa1", ["8k"], 1, seed=6, progress=False)[0].lines()
+    whole = first.select(lines)
+    first.stream_lines = 50
+    assert first.select(lines) == whole

@@ -76,3 +76,18 @@ def test_inference_time_update_keeps_story_lines_in_order(model):
     model.relevance.stream_lines = 2
     assert model.relevance.select(lines, zq, model.encoder)[0] == kept
     model.relevance.stream_lines = model.config.stream_lines
+
+
+def test_inference_options_reach_the_parts_that_read_them(model):
+    model.with_options(eta=2, relevance_margin=0.7, alpha=1.0, hops=1)
+    try:
+        assert (model.relevance.eta, model.relevance.margin, model.hop.alpha, model.hop.hops) == (2, 0.7, 1.0, 1)
+        assert len(model.answer_question(STORY * 3, "Where is Mary?").hops) == 1
+    finally:
+        model.with_options(eta=128, relevance_margin=0.2, alpha=8.0, hops=2)
+
+
+def test_first_pass_needs_a_checkpoint_trained_with_it(model):
+    with pytest.raises(InputError, match="--first-pass"):
+        model.with_options(first_pass=True)
+    model.config.first_pass = False

@@ -5,6 +5,9 @@ Layout expected under it (the layout of `memreasoner download` and of ../shared/
     babilong/test_100_idxs.json
     books/<any folders of .txt books>
     tokenizers/gpt2.tiktoken
+
+What the toolkit derives and keeps between runs (tokenised books, line embeddings, distilled static
+models) goes under one cache directory: env `MEMREASONER_CACHE`, default ~/.cache/memreasoner.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ def set_data_dir(path: str | Path | None) -> None:
     """Set the data directory for this process (the CLI's `--data-dir`)."""
     global _data_dir_override
     _data_dir_override = Path(path) if path is not None else None
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MEMREASONER_CACHE") or Path.home() / ".cache" / "memreasoner")
 
 
 def data_dir() -> Path:

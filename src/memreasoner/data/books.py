@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import InputError
+from ..paths import cache_dir
 from .sentences import split_sentences
 from .tokens import gpt2_encoding
 
@@ -136,8 +137,7 @@ def load_books(folder: str | Path, min_tokens: int = MIN_SENTENCE_TOKENS) -> Boo
 
 
 def _cache_path(key: tuple) -> Path:
-    root = Path(os.environ.get("MEMREASONER_CACHE") or Path.home() / ".cache" / "memreasoner")
-    return root / "books" / f"{hashlib.sha256(repr(key).encode()).hexdigest()[:32]}.pickle"
+    return cache_dir() / "books" / f"{hashlib.sha256(repr(key).encode()).hexdigest()[:32]}.pickle"
 
 
 def _read_cached(key: tuple, folder: Path) -> BookPool | None:

@@ -11,18 +11,24 @@ frozen and 5-6 s fine-tuning it (`train_encoder`, which re-encodes the batch's s
 gradients). Frozen, every distinct bAbI sentence (120 in qa1, ~260 in qa2) is encoded once and then
 served from the in-process cache, so the encoder costs almost nothing in training; the learned parts
 downstream (temporal encoding, query map, decoder conditioning) adapt its space to the task.
+
+Two cache levels at inference: the in-process LRU above, then (when `use_disk_cache` attached one) the
+SQLite `EmbeddingCache` keyed by this encoder's identity, shared by every process that evaluates over
+the same books.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from .embedding_cache import EmbeddingCache, encoder_identity
 
 
 def default_encoder_path() -> str:
@@ -84,6 +90,20 @@ class LineEncoder(nn.Module):
         self.batch_size = batch_size
         self.cache_size = cache_size
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()  # text -> [dim] on CPU
+        self.name = path
+        self.disk_cache: EmbeddingCache | None = None
+
+    def use_disk_cache(self, path: str | Path | None) -> None:
+        """Read and write line latents through the SQLite cache at `path` (None: stop using one)."""
+        if self.disk_cache is not None and path is not None and self.disk_cache.path == Path(path):
+            return  # already attached (its identity digest reads every weight: not free)
+        if self.disk_cache is not None:
+            self.disk_cache.close()
+            self.disk_cache = None
+        if path is not None:
+            identity = encoder_identity(self.name, self.model.state_dict().values(), max_tokens=self.max_tokens,
+                                        pooling="mean-normalised")
+            self.disk_cache = EmbeddingCache(path, identity, self.dim)
 
     @property
     def device(self) -> torch.device:
@@ -113,18 +133,26 @@ class LineEncoder(nn.Module):
         if self.trainable and torch.is_grad_enabled():
             return self._encode(texts)  # gradients flow; a cache would hold stale latents
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        fresh = {}
+        fresh = self._from_disk(missing) if missing and self.disk_cache is not None else {}
+        missing = [t for t in missing if t not in fresh]
         if missing:
             with torch.inference_mode():
                 encoded = self._encode(missing).float().cpu()
+            if self.disk_cache is not None:
+                self.disk_cache.put(missing, encoded.numpy())
             # clone() outside inference mode: cached latents may later feed autograd graphs.
-            fresh = dict(zip(missing, encoded.clone()))
+            fresh.update(zip(missing, encoded.clone()))
+        if fresh:
             self._cache.update(fresh)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)  # oldest first: a haystack's lines are used once
         if not texts:
             return torch.empty(0, self.dim, device=self.device)
         return torch.stack([fresh[t] if t in fresh else self._cache[t] for t in texts]).to(self.device)
+
+    def _from_disk(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        found = self.disk_cache.get(texts)
+        return {texts[i]: torch.from_numpy(vector.copy()) for i, vector in found.items()}
 
     def clear_cache(self) -> None:
         self._cache.clear()

@@ -1,7 +1,8 @@
 """A cheap first pass for huge inputs: decide which lines the full encoder must see.
 
-The full encoder (MiniLM) reads ~90 lines/s on two cores: a 1M-token haystack (~41k lines) would
-take minutes. Static token embeddings distilled from the same encoder with `model2vec` read
+IU as a cascade: static scores for every line -> the top `keep` go to the full encoder -> IU's
+relevance score keeps the top eta of those. The full encoder (MiniLM) reads ~225-280 lines/s on two
+cores: a 1M-token haystack (~37k lines) would take over two minutes. Static token embeddings distilled from the same encoder with `model2vec` read
 thousands of lines per second. A plain cosine to the training centroid on them is too blunt (story
 facts rank in the thousands among 4,000 book lines at 128k); a Gaussian fitted to the static
 embeddings of the training lines (Mahalanobis distance, shrunk covariance) ranks every story fact
@@ -24,14 +25,15 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..paths import cache_dir
 
 
-def static_model(encoder_path: str, cache_dir: str | Path | None = None):
-    """The model2vec distillation of `encoder_path`, made once and kept on disk."""
+def static_model(encoder_path: str):
+    """The model2vec distillation of `encoder_path` (~20 s for MiniLM on two cores), made once and kept
+    under the cache directory."""
     from model2vec import StaticModel
 
-    cache_dir = Path(cache_dir or Path.home() / ".cache" / "memreasoner" / "static")
-    folder = cache_dir / hashlib.sha1(str(Path(encoder_path).resolve()).encode()).hexdigest()[:16]
+    folder = cache_dir() / "static" / hashlib.sha1(str(Path(encoder_path).resolve()).encode()).hexdigest()[:16]
     if not (folder / "model.safetensors").is_file():
         try:
             from model2vec.distill import distill
@@ -46,15 +48,13 @@ def static_model(encoder_path: str, cache_dir: str | Path | None = None):
 class StaticFirstPass(nn.Module):
     """Scores lines by closeness (negative Mahalanobis distance) to the training lines' static embeddings."""
 
-    def __init__(self, dim: int = 384, keep: int = 1024, min_lines: int = 2048, shrinkage: float = 1e-2):
+    def __init__(self, embedder, keep: int = 1024, min_lines: int = 2048, shrinkage: float = 1e-2,
+                 stream_lines: int = 8192):
         super().__init__()
-        self.keep, self.min_lines, self.shrinkage = keep, min_lines, shrinkage
-        self.register_buffer("mean", torch.zeros(dim))  # fitted; saved with the checkpoint
-        self.register_buffer("precision", torch.eye(dim))
-        self.embedder = None  # the static model, attached by `attach` (not part of the state dict)
-
-    def attach(self, embedder) -> None:
-        self.embedder = embedder
+        self.keep, self.min_lines, self.shrinkage, self.stream_lines = keep, min_lines, shrinkage, stream_lines
+        self.embedder = embedder  # the static model (a model2vec StaticModel); saved beside the state dict
+        self.register_buffer("mean", torch.zeros(embedder.dim))  # fitted; saved with the checkpoint
+        self.register_buffer("precision", torch.eye(embedder.dim))
 
     def embed(self, lines: list[str]) -> torch.Tensor:
         vectors = self.embedder.encode(lines, use_multiprocessing=False)  # [n, d]
@@ -76,8 +76,15 @@ class StaticFirstPass(nn.Module):
         return -((d @ self.precision) * d).sum(-1)
 
     def select(self, lines: list[str]) -> list[int]:
-        """Indices (ascending) of the lines the full encoder should see."""
+        """Indices (ascending) of the lines the full encoder should see; streamed `stream_lines` at a time."""
         if len(lines) <= max(self.min_lines, self.keep):
             return list(range(len(lines)))
-        top = self.score(lines).topk(self.keep).indices
-        return sorted(top.tolist())
+        keep_idx, keep_s = torch.empty(0, dtype=torch.long), torch.empty(0)
+        for start in range(0, len(lines), self.stream_lines):
+            s = self.score(lines[start:start + self.stream_lines])
+            keep_idx = torch.cat([keep_idx, torch.arange(start, start + len(s))])
+            keep_s = torch.cat([keep_s, s])
+            if len(keep_s) > self.keep:
+                top = keep_s.topk(self.keep).indices
+                keep_idx, keep_s = keep_idx[top], keep_s[top]
+        return sorted(keep_idx.tolist())

@@ -5,7 +5,15 @@
     decoder(question | latent of the last hop's line, ORIGINAL z, not z~) --> answer
 
 A checkpoint is a folder: `config.json` (MemReasonerConfig, with "model": "memreasoner") and
-`model.safetensors` (every trained weight; the frozen encoder is named in the config, not copied).
+`model.safetensors` (every trained weight; the frozen encoder is named in the config, not copied),
+plus `static/` (the model2vec static model) when it was trained with the first pass.
+
+Two paths read long inputs (issue: 1M tokens in under a minute on two cores):
+  faithful  every line through the full encoder, IU keeps the top eta (`first_pass=false`, the paper);
+  fast      a static first pass keeps `first_pass_keep` lines, only those go through the full encoder
+            and then IU (`first_pass=true`, needs a checkpoint trained with --first-pass).
+Either way line latents go through the on-disk embedding cache (`embedding_cache`), so a second
+evaluation over the same books skips the encoder for every line it has seen.
 """
 
 from __future__ import annotations
@@ -25,15 +33,17 @@ from transformers import GPT2Config
 
 from ..data.sample import Sample
 from ..errors import InputError
+from ..paths import cache_dir
 from ..reader import Answer, Reader
 from .decoder import LatentDecoder, small_gpt2_config
 from .encoder import LineEncoder
+from .first_pass import StaticFirstPass
 from .hops import HopReader, HopResult, padding_mask
 from .memory import EpisodicMemory, Memory
 from .relevance import RelevanceFilter
 from .temporal import TemporalEncoding
 
-CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+CONFIG_FILE, WEIGHTS_FILE, STATIC_FOLDER = "config.json", "model.safetensors", "static"
 
 
 @dataclass
@@ -74,6 +84,11 @@ class MemReasonerConfig:
     relevance_margin: float = 0.2
     relevance_bank: int = 0  # training latents the knn score keeps (set by fit_relevance)
     stream_lines: int = 2048
+    # speed (open): a static first pass before the full encoder, and the on-disk latent cache
+    first_pass: bool = False  # fitted at training time (--first-pass); can be switched off at inference
+    first_pass_keep: int = 1024  # lines the full encoder reads of a long input
+    first_pass_min_lines: int = 2048  # shorter inputs skip the first pass
+    embedding_cache: bool = True  # inference only: SQLite cache under $MEMREASONER_CACHE
     answer_batch: int = 64  # stories per batched read/decode at inference
 
     @classmethod
@@ -137,6 +152,24 @@ class MemReasoner(nn.Module, Reader):
             config.decoder_config = self.decoder.gpt2.config.to_dict()
         self.relevance = RelevanceFilter(dim, config.relevance, config.eta, config.relevance_margin,
                                          config.stream_lines, config.relevance_bank)
+        self.first_pass: StaticFirstPass | None = None  # fit_first_pass, or `load` of a checkpoint that has one
+        self.apply_options()
+
+    def apply_options(self) -> None:
+        """Push the inference-time settings of `config` into the parts that read them."""
+        c = self.config
+        self.relevance.eta, self.relevance.margin, self.relevance.stream_lines = c.eta, c.relevance_margin, c.stream_lines
+        self.hop.hops, self.hop.alpha, self.hop.threshold = c.hops, c.alpha, c.stop_threshold
+        if self.first_pass is not None:
+            self.first_pass.keep, self.first_pass.min_lines = c.first_pass_keep, c.first_pass_min_lines
+        elif c.first_pass:
+            raise InputError("this checkpoint has no first pass; train it with --first-pass")
+        self.encoder.use_disk_cache(cache_dir() / "embeddings.sqlite" if c.embedding_cache and not self.training else None)
+
+    def with_options(self, **options) -> "MemReasoner":
+        super().with_options(**options)
+        self.apply_options()
+        return self
 
     @property
     def device(self) -> torch.device:
@@ -166,6 +199,22 @@ class MemReasoner(nn.Module, Reader):
         self.relevance.fit(train_latents)
         self.config.relevance_bank = len(self.relevance.bank)
 
+    def fit_first_pass(self, train_lines: list[str], embedder=None) -> None:
+        """Fit the static first pass on the training lines; `embedder` defaults to the model2vec
+        distillation of this model's encoder."""
+        from .first_pass import static_model
+
+        self.config.first_pass = True
+        self.first_pass = StaticFirstPass(embedder or static_model(self.encoder.name)).to(self.device)
+        self.first_pass.fit(train_lines)
+        self.apply_options()
+
+    def candidate_lines(self, lines: list[str]) -> list[int]:
+        """The lines the full encoder reads: all of them, or the first pass's pick."""
+        if self.config.first_pass:
+            return self.first_pass.select(lines)
+        return list(range(len(lines)))
+
     # -- Reader ------------------------------------------------------------------------------------
     @torch.no_grad()
     def answer(self, samples: list[Sample]) -> list[Answer]:
@@ -192,7 +241,9 @@ class MemReasoner(nn.Module, Reader):
         for (lines, _), q in zip(items, zq):
             t = time.perf_counter()
             if self.config.iu:
-                idx, z, _ = self.relevance.select(lines, q, self.encoder)
+                candidates = self.candidate_lines(lines)
+                idx, z, _ = self.relevance.select([lines[i] for i in candidates], q, self.encoder)
+                idx = [candidates[i] for i in idx]
             else:
                 idx, z = list(range(len(lines))), self.encoder(lines)
             kept.append(idx)
@@ -222,6 +273,8 @@ class MemReasoner(nn.Module, Reader):
         with replace_folder(path) as tmp:
             (tmp / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
             save_model(self, str(tmp / WEIGHTS_FILE))  # handles the tied GPT-2 input/output embeddings
+            if self.first_pass is not None:
+                self.first_pass.embedder.save_pretrained(str(tmp / STATIC_FOLDER))
             if extra is not None:
                 extra(tmp)
 
@@ -235,9 +288,20 @@ class MemReasoner(nn.Module, Reader):
             obj = json.loads(config_file.read_text())
         except json.JSONDecodeError as err:
             raise InputError(f"config is not valid JSON ({err.msg})", config_file) from None
-        model = cls(MemReasonerConfig.from_dict(obj, config_file))
+        config = MemReasonerConfig.from_dict(obj, config_file)
+        first_pass, config.first_pass = config.first_pass, False  # attached below, once its static model is read
+        model = cls(config)
+        if first_pass:
+            from model2vec import StaticModel
+
+            if not (path / STATIC_FOLDER).is_dir():
+                raise InputError(f"the config has first_pass but there is no {STATIC_FOLDER}/ folder", path)
+            model.first_pass = StaticFirstPass(StaticModel.from_pretrained(str(path / STATIC_FOLDER)))
+            config.first_pass = True
         missing, unexpected = load_model(model, str(weights), strict=False)
         if missing or unexpected:
             raise InputError(f"weights do not fit the config (missing {sorted(missing)[:3]}, unexpected "
                              f"{sorted(unexpected)[:3]})", weights)
-        return model.to(device).eval()
+        model = model.to(device).eval()
+        model.apply_options()  # eval mode: now the disk cache is attached
+        return model

@@ -91,6 +91,8 @@ def add_arguments(group) -> None:
     a("--relevance", default=m.relevance, choices=["knn", "centroid", "question"], help="IU relevance score")
     a("--relevance-margin", type=float, default=m.relevance_margin)
     a("--no-iu", dest="iu", action="store_false", help="write every line, no inference-time update")
+    a("--first-pass", action="store_true", help="also fit the static first pass (model2vec distillation of the "
+      "encoder, ~20 s once) that picks the lines the full encoder reads in long inputs")
 
 
 def model_config(args) -> MemReasonerConfig:
@@ -236,6 +238,8 @@ def run(args) -> int:
           f"in {time.perf_counter() - t0:.1f}s); {len(data.labelled)} with supporting-fact labels")
     if state is None:
         model.fit_relevance(data.sentences.to(model.device))
+        if args.first_pass:
+            model.fit_first_pass(data.sentence_text)
 
     params = [p for p in model.parameters() if p.requires_grad]
     lr = args.lr or DEFAULT_LR

@@ -14,25 +14,25 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model
 from torch import nn
 from tqdm import tqdm
 
+from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, save_folder
 from ..data.babi import BabiSample, load_babi
 from ..data.haystack import Context
 from ..data.sample import Sample
 from ..data.tokens import gpt2_encoding
 from ..errors import InputError
 from ..metrics import exact_match
-from ..model.memreasoner import replace_folder
 from ..paths import babi_file
 from ..reader import Reader
 
-CONFIG_FILE, WEIGHTS_FILE, TRAINER_FILE, METRICS_FILE = "config.json", "model.safetensors", "trainer.pt", "metrics.json"
+TRAINER_FILE, METRICS_FILE = "trainer.pt", "metrics.json"
 EOT = 50256  # GPT-2's <|endoftext|>: ends every answer the GPT-2-token models generate
 HELD_OUT = 200  # bAbI test questions answered (0k) when training ends: a quick sanity number, not the benchmark
 CHECKPOINT_SECONDS = 300  # a crash loses at most this much training
@@ -148,11 +148,7 @@ class BaselineReader(nn.Module, Reader):
 
     def save(self, path: str | Path, extra: Callable[[Path], None] | None = None) -> None:
         """Replace the folder `path` atomically; `extra(folder)` may add files (trainer state, metrics)."""
-        with replace_folder(path) as tmp:
-            (tmp / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-            save_model(self, str(tmp / WEIGHTS_FILE))  # safetensors; handles tied embeddings
-            if extra is not None:
-                extra(tmp)
+        save_folder(path, self.config, self, extra)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "BaselineReader":

@@ -18,19 +18,17 @@ evaluation over the same books skips the encoder for every line it has seen.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model
 from torch import nn
 from transformers import GPT2Config
 
+from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, save_folder
 from ..data.sample import Sample
 from ..errors import InputError
 from ..paths import cache_dir
@@ -43,7 +41,7 @@ from .memory import EpisodicMemory, Memory
 from .relevance import RelevanceFilter
 from .temporal import TemporalEncoding
 
-CONFIG_FILE, WEIGHTS_FILE, STATIC_FOLDER = "config.json", "model.safetensors", "static"
+STATIC_FOLDER = "static"
 
 
 @dataclass
@@ -107,29 +105,6 @@ class ReadOut:
     zt: torch.Tensor  # [B, N, C] order-aware latents z~ (what is written and compared with readouts)
     lengths: torch.Tensor  # [B]
     written: Memory
-
-
-@contextlib.contextmanager
-def replace_folder(path: str | Path):
-    """Yield a fresh temporary folder next to `path`; on success it replaces `path` in two renames.
-
-    A crash leaves either the old folder or the new one at `path`, never a half-written one.
-    Refuses to replace a non-empty folder that is not a checkpoint (no config.json).
-    """
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / CONFIG_FILE).exists())):
-        raise InputError("exists and is not a checkpoint folder; refusing to overwrite it", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        yield tmp
-        old = path.with_name(f".{path.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
-        if path.exists():
-            path.rename(old)
-        tmp.rename(path)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class MemReasoner(nn.Module, Reader):
@@ -270,13 +245,13 @@ class MemReasoner(nn.Module, Reader):
     # -- checkpoints -------------------------------------------------------------------------------
     def save(self, path: str | Path, extra=None) -> None:
         """Write config.json + model.safetensors atomically; `extra(folder)` may add files (trainer state)."""
-        with replace_folder(path) as tmp:
-            (tmp / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
-            save_model(self, str(tmp / WEIGHTS_FILE))  # handles the tied GPT-2 input/output embeddings
+        def write(folder: Path) -> None:
             if self.first_pass is not None:
-                self.first_pass.embedder.save_pretrained(str(tmp / STATIC_FOLDER))
+                self.first_pass.embedder.save_pretrained(str(folder / STATIC_FOLDER))
             if extra is not None:
-                extra(tmp)
+                extra(folder)
+
+        save_folder(path, self.config, self, write)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "MemReasoner":

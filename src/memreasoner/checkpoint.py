@@ -1,0 +1,55 @@
+"""Checkpoint folders, written atomically: what MemReasoner and every baseline save through.
+
+A checkpoint is a folder holding `config.json` (the model's dataclass config) and `model.safetensors`
+(its weights), plus whatever a trainer adds (trainer state, metrics).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from safetensors.torch import save_model
+from torch import nn
+
+from .errors import InputError
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+
+
+@contextlib.contextmanager
+def replace_folder(path: str | Path):
+    """Yield a fresh temporary folder next to `path`; on success it replaces `path` in two renames.
+
+    A crash leaves either the old folder or the new one at `path`, never a half-written one.
+    Refuses to replace a non-empty folder that is not a checkpoint (no config.json).
+    """
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / CONFIG_FILE).exists())):
+        raise InputError("exists and is not a checkpoint folder; refusing to overwrite it", path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield tmp
+        old = path.with_name(f".{path.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_folder(path: str | Path, config, module: nn.Module, extra: Callable[[Path], None] | None = None) -> None:
+    """Replace the folder `path` atomically by config.json (the dataclass `config`) + model.safetensors;
+    `extra(folder)` may add files (trainer state, metrics) that land in the same atomic swap."""
+    with replace_folder(path) as tmp:
+        (tmp / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
+        save_model(module, str(tmp / WEIGHTS_FILE))  # safetensors; handles tied embeddings (GPT-2's)
+        if extra is not None:
+            extra(tmp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..device import DEVICE_HELP, resolve_device
 from ..errors import InputError
 
 
@@ -12,7 +13,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", required=True, help="checkpoint folder or NAME:PATH_OR_URL")
     p.add_argument("--context", required=True, help="text file to read (split into sentences with Punkt)")
     p.add_argument("--question", required=True)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.set_defaults(func=run)
 
 
@@ -38,7 +39,7 @@ def run(args) -> int:
         parts.append(line)
         pos += len(line) + 1
     sample = Sample(input=" ".join(parts), question=args.question, target="", sentence_starts=starts)
-    reader = load_reader(args.model, device=args.device)
+    reader = load_reader(args.model, device=resolve_device(args.device))
     ans = reader.answer([sample])[0]
     print(f"answer: {ans.text}")
     for hop, index in enumerate(ans.hops, start=1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..device import DEVICE_HELP, resolve_device
 from ..errors import InputError
 
 
@@ -22,7 +23,7 @@ def add_parser(sub) -> None:
     src.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples per length")
     p.add_argument("--out", help="results JSON (a CSV and a heatmap PNG are written beside it)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="inference-time option of the model, e.g. --set iu=false --set eta=64 (repeatable)")
@@ -67,8 +68,9 @@ def run(args) -> int:
     from ..plots import heatmap
     from ..reader import load_reader
 
+    device = resolve_device(args.device)  # before building samples: a bad --device fails at once
     samples = load_eval_samples(args)
-    reader = load_reader(args.model, device=args.device).with_options(**parse_options(args.set))
+    reader = load_reader(args.model, device=device).with_options(**parse_options(args.set))
     results = evaluate(reader, samples, model_name=reader.name, batch_size=args.batch_size)
     print(results.table())
     if args.out:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from ..device import DEVICE_HELP, resolve_device
 from ..errors import InputError
 
 # model name -> trainer module
@@ -31,7 +32,7 @@ def shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--babi", help="bAbI-format training file (default: the data dir's train split)")
     p.add_argument("--out", help="checkpoint folder to write (required)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--minutes", type=float, default=None, help="stop training after this many minutes")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from --out")
     # Shared knobs; None means the model's own default.
@@ -62,4 +63,5 @@ def run(args, extra: list[str]) -> int:
     args = full.parse_args(extra, namespace=args)  # the shared flags are already in `args`
     if not args.out:
         raise InputError("train needs --out FOLDER for the checkpoint")
+    args.device = resolve_device(args.device)  # every trainer gets a concrete, usable device
     return trainer.run(args)

@@ -25,17 +25,21 @@ steps and time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from ..data.babi import BabiSample, load_babi
+from ..device import resolve_device
 from ..errors import InputError
 from ..metrics import exact_match
 from ..paths import babi_file
@@ -117,6 +121,10 @@ class Batch:
     line_targets: list[list[int]]
     ae_line: torch.Tensor  # [B] which line is reconstructed
     support: list[list[int]]  # hop-ordered supporting facts, [] where unlabelled
+    # What the losses average over: the global batch's rows and labelled hop facts, of which this
+    # process holds a share (all of them on one process; see Ranks).
+    rows: int
+    facts: int
 
 
 class TrainSet:
@@ -140,11 +148,22 @@ class TrainSet:
         # The labelled subset is fixed for the whole run (P: "a fixed fraction of samples").
         n_labelled = round(sf_fraction * len(samples))
         self.labelled = set(random.Random(seed).sample(range(len(samples)), n_labelled))
+        self.hops = model.config.hops  # the order loss scores at most this many facts per question
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def batch(self, idx: list[int], gen: torch.Generator) -> Batch:
+    def draw(self, batch_size: int, gen: torch.Generator) -> tuple[list[int], list[int]]:
+        """A global batch: questions, and per question the line the autoencoding loss reconstructs.
+        Every process draws the same one from the same seeded generator."""
+        idx = torch.randint(len(self), (batch_size,), generator=gen).tolist()
+        ae_line = [int(torch.randint(len(self.lines[i]), (1,), generator=gen)) for i in idx]
+        return idx, ae_line
+
+    def batch(self, idx: list[int], ae_line: list[int], of: list[int] | None = None) -> Batch:
+        """The rows idx (with their autoencoded lines) of the global batch `of` (default: idx itself)."""
+        of = idx if of is None else of
+        facts = sum(min(len(self.samples[i].support), self.hops) for i in of if i in self.labelled)
         sentences, questions = self.sentences, self.questions
         if self.encoder.trainable:  # encode this batch's distinct sentences with gradients
             used = torch.cat([self.lines[i] for i in idx]).unique()
@@ -152,7 +171,6 @@ class TrainSet:
             sentences = sentences.index_put((used,), self.encoder([self.sentence_text[j] for j in used]))
             questions = self.encoder(self.question_text)
         stories = [sentences[self.lines[i]] for i in idx]
-        ae_line = torch.tensor([int(torch.randint(len(self.lines[i]), (1,), generator=gen)) for i in idx])
         ae_tokens = [self.line_tokens[int(self.lines[i][j])] for i, j in zip(idx, ae_line)]
         return Batch(
             stories=stories,
@@ -161,13 +179,17 @@ class TrainSet:
             targets=[self.answer_tokens[i][1] for i in idx],
             line_prompts=[p for p, _ in ae_tokens],
             line_targets=[t for _, t in ae_tokens],
-            ae_line=ae_line,
+            ae_line=torch.tensor(ae_line),
             support=[self.samples[i].support if i in self.labelled else [] for i in idx],
+            rows=len(of),
+            facts=facts,
         )
 
 
 # -- one step --------------------------------------------------------------------------------------
 def losses(model: MemReasoner, batch: Batch, negatives: int = 0) -> dict[str, torch.Tensor]:
+    """Each loss summed over this batch's rows and divided by the global batch's count (batch.rows,
+    batch.facts): on one process the batch means; on several, shares that add up to them."""
     device = model.device
     out = model.read([s.to(device) for s in batch.stories], batch.zq.to(device))
     B = len(batch.prompts)
@@ -177,14 +199,15 @@ def losses(model: MemReasoner, batch: Batch, negatives: int = 0) -> dict[str, to
     # One decoder pass for both: answers in rows :B, reconstructions in rows B:.
     per_row = model.decoder.loss(torch.cat([latent, ae_latent]), batch.prompts + batch.line_prompts,
                                  batch.targets + batch.line_targets, negatives)
-    parts = {"answer": per_row[:B].mean(), "autoencode": per_row[B:].mean()}
+    parts = {"answer": per_row[:B].sum() / batch.rows, "autoencode": per_row[B:].sum() / batch.rows}
     logits, labels = [], []
     for b, support in enumerate(batch.support):
         for t, fact in enumerate(support[: out.hops.logits.shape[1]]):
             logits.append(out.hops.logits[b, t])
             labels.append(fact)
     if logits:
-        parts["order"] = torch.nn.functional.cross_entropy(torch.stack(logits), torch.tensor(labels, device=device))
+        parts["order"] = torch.nn.functional.cross_entropy(torch.stack(logits), torch.tensor(labels, device=device),
+                                                           reduction="sum") / batch.facts
     return parts
 
 
@@ -194,6 +217,82 @@ def accuracy(model: MemReasoner, samples: list[BabiSample]) -> dict:
     correct = sum(exact_match(a.text, s.answer) for a, s in zip(answers, samples))
     hop_hits = sum(a.hops[: len(s.support)] == s.support for a, s in zip(answers, samples))
     return {"accuracy": correct / len(samples), "supporting_facts_hit": hop_hits / len(samples), "n": len(samples)}
+
+
+# -- several processes ----------------------------------------------------------------------------
+@dataclass
+class Ranks:
+    """This process's place in a data-parallel run: rank `rank` of `world` processes (0 of 1 alone)."""
+
+    rank: int = 0
+    world: int = 1
+    device: str = "cpu"  # where this rank's tensors live (NCCL only moves CUDA tensors)
+
+    @property
+    def main(self) -> bool:
+        """Rank 0 alone prints, evaluates and writes checkpoints."""
+        return self.rank == 0
+
+    def shard(self, items: list) -> list:
+        """This rank's share of a global batch: every world-th item, so shares differ by at most one."""
+        return items[self.rank::self.world]
+
+    def start_equal(self, model: torch.nn.Module) -> None:
+        """Give every rank rank 0's weights and buffers. The same seed already builds the same model
+        everywhere; this makes it a guarantee (as DistributedDataParallel does) rather than an assumption."""
+        if self.world > 1:
+            for tensor in model.state_dict().values():
+                dist.broadcast(tensor, 0)
+
+    def sum_gradients(self, params: list[torch.nn.Parameter]) -> None:
+        """Sum every parameter's gradient across ranks, in one all-reduce of a flat buffer.
+
+        Each rank's loss is its share of the global batch mean (see `losses`), so the sum is the
+        gradient of the global batch: after it, every rank clips and steps the same gradient and the
+        weights stay identical. A parameter that no rank used this step keeps `grad = None`, as on
+        one process: AdamW skips it then, where a zero gradient would still decay it. Hence the one
+        used/unused flag per parameter at the end of the buffer.
+        """
+        if self.world == 1:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        used = torch.tensor([p.grad is not None for p in params], dtype=grads[0].dtype, device=grads[0].device)
+        flat = torch.cat([g.flatten() for g in grads] + [used])
+        dist.all_reduce(flat)
+        summed = flat[: -len(params)].split([p.numel() for p in params])
+        for p, g, n_used in zip(params, summed, flat[-len(params):].tolist()):
+            p.grad = g.view_as(p) if n_used else None
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when `flag` is true on one: a stop decision all ranks take together."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+
+@contextlib.contextmanager
+def launch(device: str):
+    """Yield this process's Ranks, joining the process group when torchrun started it.
+
+    torchrun (or any launcher that sets WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR and MASTER_PORT)
+    starts one process per rank; each trains on its share of every global batch. On CUDA each process
+    takes GPU LOCAL_RANK and the NCCL backend; on CPU, gloo.
+    """
+    device = resolve_device(device)  # callers that bypass the CLI (tests) may still pass "auto"
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        yield Ranks(device=device)
+        return
+    if torch.device(device).type == "cuda":
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    try:
+        yield Ranks(dist.get_rank(), dist.get_world_size(), device)
+    finally:
+        dist.destroy_process_group()
 
 
 # -- the loop --------------------------------------------------------------------------------------
@@ -209,11 +308,20 @@ def lr_lambda(warmup: int, steps: int):
 def run(args) -> int:
     if args.task not in TASK_DEFAULTS:
         raise InputError(f"--task {args.task}: MemReasoner trains on {', '.join(TASK_DEFAULTS)}")
+    with launch(args.device) as ranks:
+        return train(args, ranks)
+
+
+def train(args, ranks: Ranks) -> int:
     out = Path(args.out)
     defaults = TASK_DEFAULTS[args.task]
     steps = args.steps or defaults["steps"]
     variant = args.variant or defaults["variant"]
     batch_size = args.batch_size or DEFAULT_BATCH
+    if batch_size < ranks.world:
+        raise InputError(f"--batch-size {batch_size} is the global batch: at least one question per process "
+                         f"({ranks.world})")
+    device = ranks.device
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     if args.threads:
@@ -222,11 +330,11 @@ def run(args) -> int:
     if args.resume:
         if not (out / TRAINER_FILE).is_file():
             raise InputError(f"nothing to resume: no {TRAINER_FILE} in the checkpoint folder", out)
-        model = MemReasoner.load(out, args.device)
+        model = MemReasoner.load(out, device)
         state = torch.load(out / TRAINER_FILE, weights_only=False)
         steps = args.steps or state["steps"]  # the interrupted run's schedule, unless --steps extends it
     else:
-        model = MemReasoner(model_config(args)).to(args.device)
+        model = MemReasoner(model_config(args)).to(device)
         state = None
 
     train_path = Path(args.babi) if args.babi else babi_file(args.task, "train", variant)
@@ -234,16 +342,19 @@ def run(args) -> int:
     sf_fraction = args.sf_fraction if args.sf_fraction is not None else defaults["sf_fraction"]
     t0 = time.perf_counter()
     data = TrainSet(samples, model, sf_fraction, args.seed)
-    print(f"{len(data)} training questions from {train_path} ({len(data.sentence_id)} distinct sentences encoded "
-          f"in {time.perf_counter() - t0:.1f}s); {len(data.labelled)} with supporting-fact labels")
+    if ranks.main:
+        print(f"{len(data)} training questions from {train_path} ({len(data.sentence_id)} distinct sentences encoded "
+              f"in {time.perf_counter() - t0:.1f}s); {len(data.labelled)} with supporting-fact labels"
+              + (f"; {ranks.world} processes share each batch of {batch_size}" if ranks.world > 1 else ""))
     if state is None:
         model.fit_relevance(data.sentences.to(model.device))
         if args.first_pass:
             model.fit_first_pass(data.sentence_text)
+    ranks.start_equal(model)
 
     params = [p for p in model.parameters() if p.requires_grad]
     lr = args.lr or DEFAULT_LR
-    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, fused=args.device == "cpu" or None)
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, fused=device == "cpu" or None)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lr_lambda(args.warmup, steps))
     gen = torch.Generator().manual_seed(args.seed)
     step, elapsed = 0, 0.0
@@ -252,15 +363,24 @@ def run(args) -> int:
         scheduler.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and model.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], model.device)
         random.setstate(state["python_rng"])
         step, elapsed = state["step"], state["elapsed"]
-        print(f"resuming at step {step}/{steps}")
+        if ranks.main:
+            print(f"resuming at step {step}/{steps}")
 
     def checkpoint(extra_files: dict | None = None) -> None:
+        if not ranks.main:  # the ranks hold identical weights; one writer keeps the folder swap atomic
+            return
+
         def write(folder: Path) -> None:
+            # The CUDA generator draws the decoder's sampled-softmax negatives when training on a GPU.
+            cuda_rng = torch.cuda.get_rng_state(model.device) if model.device.type == "cuda" else None
             torch.save({"step": step, "steps": steps, "elapsed": elapsed, "optimiser": optimiser.state_dict(),
                         "scheduler": scheduler.state_dict(), "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(), "curve": curve},
+                        "torch_rng": torch.get_rng_state(), "cuda_rng": cuda_rng, "python_rng": random.getstate(),
+                        "curve": curve},
                        folder / TRAINER_FILE)
             for name, obj in (extra_files or {}).items():
                 (folder / name).write_text(json.dumps(obj, indent=2) + "\n")
@@ -272,24 +392,29 @@ def run(args) -> int:
 
     model.train()
     budget = args.minutes * 60 if args.minutes else math.inf
-    start_time, start_elapsed, paused = time.perf_counter(), elapsed, 0.0  # paused: evaluation time
-    bar = tqdm(total=steps, initial=step, desc=f"train {args.task}", dynamic_ncols=True)
-    while step < steps and elapsed < budget:
-        idx = torch.randint(len(data), (batch_size,), generator=gen).tolist()
-        parts = losses(model, data.batch(idx, gen), args.negatives)
+    start_time, start_elapsed, start_step, paused = time.perf_counter(), elapsed, step, 0.0  # paused: evaluation time
+    bar = tqdm(total=steps, initial=step, desc=f"train {args.task}", dynamic_ncols=True, disable=not ranks.main)
+    # The budget check is collective: a rank that stopped alone would leave the others waiting in the
+    # gradient all-reduce.
+    while step < steps and not ranks.any(elapsed >= budget):
+        idx, ae_line = data.draw(batch_size, gen)
+        batch = data.batch(ranks.shard(idx), ranks.shard(ae_line), of=idx)
+        parts = losses(model, batch, args.negatives)
         loss = parts["answer"] + args.ae_weight * parts["autoencode"] + args.order_weight * parts.get("order", 0.0)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
+        ranks.sum_gradients(params)
         torch.nn.utils.clip_grad_norm_(params, args.clip)
         optimiser.step()
         scheduler.step()
         step += 1
         elapsed = start_elapsed + time.perf_counter() - start_time - paused
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", ans=f"{parts['answer'].item():.3f}",
-                        ae=f"{parts['autoencode'].item():.3f}",
-                        samples_s=f"{(step - bar.initial) * batch_size / max(elapsed - start_elapsed, 1e-9):.0f}")
-        if args.eval_every and step % args.eval_every == 0 and step < steps:
+        own = batch.rows / len(batch.prompts)  # shown: the mean over rank 0's own rows
+        bar.set_postfix(loss=f"{loss.item() * own:.3f}", ans=f"{parts['answer'].item() * own:.3f}",
+                        ae=f"{parts['autoencode'].item() * own:.3f}",
+                        samples_s=f"{(step - start_step) * batch_size / max(elapsed - start_elapsed, 1e-9):.0f}")
+        if ranks.main and args.eval_every and step % args.eval_every == 0 and step < steps:
             t = time.perf_counter()
             curve.append({"step": step, "minutes": round(elapsed / 60, 2), **accuracy(model, test)})
             paused += time.perf_counter() - t
@@ -298,12 +423,14 @@ def run(args) -> int:
         if step % args.checkpoint_every == 0 and step < steps:
             checkpoint()
     bar.close()
+    if not ranks.main:
+        return 0
 
     t = time.perf_counter()
     metrics = accuracy(model, test)
     metrics.update(task=args.task, steps=step, train_seconds=round(elapsed, 1),
                    eval_seconds=round(time.perf_counter() - t, 1), train_questions=len(data), train_file=str(train_path),
-                   held_out=str(test_path), sf_fraction=sf_fraction, curve=curve)
+                   held_out=str(test_path), sf_fraction=sf_fraction, processes=ranks.world, curve=curve)
     checkpoint({METRICS_FILE: metrics})
     print(f"step {step}, {elapsed / 60:.1f} min: held-out accuracy {metrics['accuracy']:.3f} "
           f"(supporting facts hit {metrics['supporting_facts_hit']:.3f}) on {metrics['n']} {args.task} test questions; "

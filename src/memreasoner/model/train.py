@@ -21,6 +21,22 @@ holding the model (config.json + model.safetensors) and `trainer.pt` (optimiser,
 RNG states, elapsed time); `--resume` continues from it. When training ends, the bAbI test split
 (held out; 0k, no distractors) is answered with the inference path and `metrics.json` records accuracy,
 steps and time.
+
+Several processes or machines (data parallel): launch the same command with torchrun,
+
+    torchrun --nproc-per-node 2 -m memreasoner train --task qa1 --out runs/qa1
+    torchrun --nnodes 2 --node-rank R --master-addr HOST --master-port PORT --nproc-per-node G -m memreasoner train ...
+
+The trainer sees WORLD_SIZE/RANK/LOCAL_RANK in the environment (no flag) and joins the process group:
+gloo on CPU, NCCL on CUDA, where each process takes GPU LOCAL_RANK. --batch-size stays the global
+batch: every process draws the same global batch from the same seeded generator and trains on every
+world-th question of it, each loss is divided by the global batch's count (`losses`), and one
+all-reduce sums the gradients (`Ranks.sum_gradients`), so every rank steps the single-process
+gradient and the weights stay identical across ranks. Only rank 0 prints, evaluates and writes the
+checkpoint; `--resume` needs --out readable by every rank (a shared filesystem across machines).
+Dropout masks and sampled-softmax negatives are drawn by each process for its own rows, so a run on
+several processes equals one process in distribution; with both off it equals it in value up to
+rounding (tests/test_distributed.py).
 """
 
 from __future__ import annotations
@@ -263,6 +279,14 @@ class Ranks:
         for p, g, n_used in zip(params, summed, flat[-len(params):].tolist()):
             p.grad = g.view_as(p) if n_used else None
 
+    def gather(self, obj) -> list:
+        """Every rank's `obj`, in rank order, on every rank."""
+        if self.world == 1:
+            return [obj]
+        objs = [None] * self.world
+        dist.all_gather_object(objs, obj)
+        return objs
+
     def any(self, flag: bool) -> bool:
         """True on every rank when `flag` is true on one: a stop decision all ranks take together."""
         if self.world == 1:
@@ -362,25 +386,30 @@ def train(args, ranks: Ranks) -> int:
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
         gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and model.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], model.device)
+        # Each rank its own generator states (a checkpoint from before there were several: rank 0's).
+        # On a different number of processes the shards differ, so the draws cannot repeat anyway.
+        rngs = state.get("rngs") or [(state["torch_rng"], None)]
+        torch_rng, cuda_rng = rngs[ranks.rank % len(rngs)]
+        torch.set_rng_state(torch_rng)
+        if cuda_rng is not None and model.device.type == "cuda":
+            torch.cuda.set_rng_state(cuda_rng, model.device)
         random.setstate(state["python_rng"])
         step, elapsed = state["step"], state["elapsed"]
         if ranks.main:
             print(f"resuming at step {step}/{steps}")
 
     def checkpoint(extra_files: dict | None = None) -> None:
+        # Dropout masks and sampled-softmax negatives come from each rank's own generators (the CUDA
+        # one on a GPU), whose states drift apart as the shards' shapes differ: keep every rank's.
+        cuda_rng = torch.cuda.get_rng_state(model.device) if model.device.type == "cuda" else None
+        rngs = ranks.gather((torch.get_rng_state(), cuda_rng))
         if not ranks.main:  # the ranks hold identical weights; one writer keeps the folder swap atomic
             return
 
         def write(folder: Path) -> None:
-            # The CUDA generator draws the decoder's sampled-softmax negatives when training on a GPU.
-            cuda_rng = torch.cuda.get_rng_state(model.device) if model.device.type == "cuda" else None
             torch.save({"step": step, "steps": steps, "elapsed": elapsed, "optimiser": optimiser.state_dict(),
-                        "scheduler": scheduler.state_dict(), "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(), "cuda_rng": cuda_rng, "python_rng": random.getstate(),
-                        "curve": curve},
+                        "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "rngs": rngs,
+                        "python_rng": random.getstate(), "curve": curve},
                        folder / TRAINER_FILE)
             for name, obj in (extra_files or {}).items():
                 (folder / name).write_text(json.dumps(obj, indent=2) + "\n")
@@ -424,6 +453,7 @@ def train(args, ranks: Ranks) -> int:
             checkpoint()
     bar.close()
     if not ranks.main:
+        checkpoint()  # hands rank 0 this rank's generator states for the final checkpoint (after its evaluation)
         return 0
 
     t = time.perf_counter()

@@ -244,7 +244,9 @@ class MemReasoner(nn.Module, Reader):
 
     # -- checkpoints -------------------------------------------------------------------------------
     def save(self, path: str | Path, extra=None) -> None:
-        """Write config.json + model.safetensors atomically; `extra(folder)` may add files (trainer state)."""
+        """Write config.json + model.safetensors (+ static/ with a first pass) atomically; `extra(folder)`
+        may add files (trainer state)."""
+
         def write(folder: Path) -> None:
             if self.first_pass is not None:
                 self.first_pass.embedder.save_pretrained(str(folder / STATIC_FOLDER))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from safetensors.torch import save_model
+from safetensors.torch import load_model, save_model
 from torch import nn
 
 from .errors import InputError
@@ -53,3 +53,24 @@ def save_folder(path: str | Path, config, module: nn.Module, extra: Callable[[Pa
         save_model(module, str(tmp / WEIGHTS_FILE))  # safetensors; handles tied embeddings (GPT-2's)
         if extra is not None:
             extra(tmp)
+
+
+def read_config(path: str | Path, model: str) -> dict:
+    """The config.json of checkpoint folder `path` as a dict; one-line errors for a missing or broken one."""
+    path = Path(path)
+    config_file, weights = path / CONFIG_FILE, path / WEIGHTS_FILE
+    if not config_file.is_file() or not weights.is_file():
+        raise InputError(f"not a {model} checkpoint (needs {CONFIG_FILE} and {WEIGHTS_FILE})", path)
+    try:
+        return json.loads(config_file.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(f"config is not valid JSON ({err.msg})", config_file) from None
+
+
+def load_weights(module: nn.Module, path: str | Path) -> None:
+    """Read model.safetensors of folder `path` into `module`; every tensor must fit."""
+    weights = Path(path) / WEIGHTS_FILE
+    missing, unexpected = load_model(module, str(weights), strict=False)
+    if missing or unexpected:
+        raise InputError(f"weights do not fit the config (missing {sorted(missing)[:3]}, unexpected "
+                         f"{sorted(unexpected)[:3]})", weights)

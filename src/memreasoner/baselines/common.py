@@ -18,11 +18,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model
 from torch import nn
 from tqdm import tqdm
 
-from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, save_folder
+from ..checkpoint import CONFIG_FILE, load_weights, read_config, save_folder
 from ..data.babi import BabiSample, load_babi
 from ..data.haystack import Context
 from ..data.sample import Sample
@@ -152,14 +151,8 @@ class BaselineReader(nn.Module, Reader):
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "BaselineReader":
-        path = Path(path)
-        config_file, weights = path / CONFIG_FILE, path / WEIGHTS_FILE
-        if not config_file.is_file() or not weights.is_file():
-            raise InputError(f"not a {cls.name} checkpoint (needs {CONFIG_FILE} and {WEIGHTS_FILE})", path)
-        try:
-            obj = json.loads(config_file.read_text())
-        except json.JSONDecodeError as err:
-            raise InputError(f"config is not valid JSON ({err.msg})", config_file) from None
+        obj = read_config(path, cls.name)
+        config_file = Path(path) / CONFIG_FILE
         if obj.get("model") != cls.name:
             raise InputError(f"checkpoint holds model {obj.get('model')!r}, not {cls.name!r}", config_file)
         known = {f.name for f in fields(cls.Config)}
@@ -167,10 +160,7 @@ class BaselineReader(nn.Module, Reader):
         if unknown:
             raise InputError(f"unknown {cls.name} config key(s): {', '.join(unknown)}", config_file)
         model = cls(cls.Config(**obj))
-        missing, unexpected = load_model(model, str(weights), strict=False)
-        if missing or unexpected:
-            raise InputError(f"weights do not fit the config (missing {sorted(missing)[:3]}, unexpected "
-                             f"{sorted(unexpected)[:3]})", weights)
+        load_weights(model, path)
         return model.to(device).eval()
 
     @property

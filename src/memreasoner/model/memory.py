@@ -92,7 +92,7 @@ class EpisodicMemory(nn.Module):
     def write(self, z: torch.Tensor) -> Memory:
         """z: [B, N, C] order-aware latents (zero rows = padding) -> Memory."""
         prior_pinv = pinv(self.prior, self.solve, self.ridge)  # M0^+ [C, K]
-        K, (B, N, C) = self.prior.shape[0], z.shape
+        K, (_, N, C) = self.prior.shape[0], z.shape
         if self.solve == "exact" or N > min(K, C):
             return Memory(z, prior_pinv, self.solve, self.ridge, None)
         eye = torch.eye(N, device=z.device, dtype=z.dtype)

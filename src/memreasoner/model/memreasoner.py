@@ -18,17 +18,15 @@ evaluation over the same books skips the encoder for every line it has seen.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_model
 from torch import nn
 from transformers import GPT2Config
 
-from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, save_folder
+from ..checkpoint import CONFIG_FILE, load_weights, read_config, save_folder
 from ..data.sample import Sample
 from ..errors import InputError
 from ..paths import cache_dir
@@ -258,14 +256,8 @@ class MemReasoner(nn.Module, Reader):
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "MemReasoner":
         path = Path(path)
-        config_file, weights = path / CONFIG_FILE, path / WEIGHTS_FILE
-        if not config_file.is_file() or not weights.is_file():
-            raise InputError(f"not a MemReasoner checkpoint (needs {CONFIG_FILE} and {WEIGHTS_FILE})", path)
-        try:
-            obj = json.loads(config_file.read_text())
-        except json.JSONDecodeError as err:
-            raise InputError(f"config is not valid JSON ({err.msg})", config_file) from None
-        config = MemReasonerConfig.from_dict(obj, config_file)
+        obj = read_config(path, "MemReasoner")
+        config = MemReasonerConfig.from_dict(obj, path / CONFIG_FILE)
         first_pass, config.first_pass = config.first_pass, False  # attached below, once its static model is read
         model = cls(config)
         if first_pass:
@@ -275,10 +267,7 @@ class MemReasoner(nn.Module, Reader):
                 raise InputError(f"the config has first_pass but there is no {STATIC_FOLDER}/ folder", path)
             model.first_pass = StaticFirstPass(StaticModel.from_pretrained(str(path / STATIC_FOLDER)))
             config.first_pass = True
-        missing, unexpected = load_model(model, str(weights), strict=False)
-        if missing or unexpected:
-            raise InputError(f"weights do not fit the config (missing {sorted(missing)[:3]}, unexpected "
-                             f"{sorted(unexpected)[:3]})", weights)
+        load_weights(model, path)
         model = model.to(device).eval()
         model.apply_options()  # eval mode: now the disk cache is attached
         return model

@@ -29,6 +29,7 @@ from torch import nn
 from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
 
 from ..data.tokens import gpt2_encoding
+from .copy import CopyHead, CopySource, Encoded
 
 EOT = 50256  # <|endoftext|>, GPT-2's only special token
 IGNORE = -100
@@ -40,7 +41,8 @@ def small_gpt2_config(layers: int = 2, dim: int = 128, heads: int = 4, positions
 
 
 class LatentDecoder(nn.Module):
-    def __init__(self, latent_dim: int, gpt2_config: GPT2Config | None = None, pretrained: str = ""):
+    def __init__(self, latent_dim: int, gpt2_config: GPT2Config | None = None, pretrained: str = "",
+                 copy: bool = False):
         super().__init__()
         self.gpt2 = GPT2LMHeadModel.from_pretrained(pretrained) if pretrained else GPT2LMHeadModel(gpt2_config or small_gpt2_config())
         cfg = self.gpt2.config
@@ -48,6 +50,11 @@ class LatentDecoder(nn.Module):
         self.to_prefix = nn.Linear(latent_dim, self.layers * 2 * self.dim)
         self.to_embed = nn.Linear(latent_dim, self.dim)
         self.encoding = gpt2_encoding()
+        self.copier = CopyHead(self.dim) if copy else None
+
+    def _check_source(self, source: CopySource | None) -> None:
+        if (source is None) != (self.copier is None):
+            raise ValueError("a copy decoder needs the lines it copies from, a plain one takes none")
 
     # -- tokens -------------------------------------------------------------------------------------
     def answer_tokens(self, question: str, answer: str | None = None) -> tuple[list[int], list[int]]:
@@ -57,6 +64,10 @@ class LatentDecoder(nn.Module):
 
     def line_tokens(self, line: str) -> tuple[list[int], list[int]]:
         return [EOT], self.encoding.encode_ordinary(line) + [EOT]
+
+    def copy_tokens(self, line: str) -> list[int]:
+        """What the copy mechanism can copy from a line: its ids, without the <|endoftext|>."""
+        return self.encoding.encode_ordinary(line)
 
     # -- the conditioned forward pass ---------------------------------------------------------------
     def _prefix(self, latent: torch.Tensor) -> DynamicCache:
@@ -78,7 +89,7 @@ class LatentDecoder(nn.Module):
         return out.last_hidden_state
 
     def loss(self, latent: torch.Tensor, prompts: list[list[int]], targets: list[list[int]],
-             negatives: int = 0) -> torch.Tensor:
+             negatives: int = 0, source: CopySource | None = None) -> torch.Tensor:
         """Cross-entropy of each row's target tokens given latent [B, D] and its prompt (teacher
         forcing), averaged over the row's targets -> [B].
 
@@ -88,7 +99,11 @@ class LatentDecoder(nn.Module):
         the embedding tables are most of a CPU training step otherwise; rows used this step are
         gathered once per table so each table gets one dense gradient per call. Inference always
         takes the argmax over the full vocabulary.
+
+        source (copy decoders only): the lines each row may copy from; the target's probability is
+        then the gated mixture of the vocabulary's and the copy distribution's (copy.py).
         """
+        self._check_source(source)
         seqs = [p + t for p, t in zip(prompts, targets)]
         B, T = len(seqs), max(map(len, seqs)) - 1
         ids = torch.full((B, T), EOT, dtype=torch.long)
@@ -113,15 +128,38 @@ class LatentDecoder(nn.Module):
             shift[len(positives):] = math.log(len(rest) / negatives)
         else:
             tokens, out_rows, target, shift = self.gpt2.transformer.wte(ids), None, labels[keep], 0.0
-        hidden = self._hidden(latent, tokens, self._prefix(latent), 0)[keep]  # [P, E], scored positions only
-        logits = (hidden @ head[out_rows].T + shift) if out_rows is not None else self.gpt2.lm_head(hidden)
-        per_token = F.cross_entropy(logits, target, reduction="none")  # [P]
+        if source is not None:
+            enc = self.copier.encode(source)
+            tokens = tokens + self.copier.input_feedback(enc, ids)
+        hidden = self._hidden(latent, tokens, self._prefix(latent), 0)  # [B, T, E]
+        scored = hidden[keep]  # [P, E]
+        logits = (scored @ head[out_rows].T + shift) if out_rows is not None else self.gpt2.lm_head(scored)
+        per_token = F.cross_entropy(logits, target, reduction="none")  # [P], -log p_vocab
+        if source is not None:
+            probs, gate = self.copier.copy_probs(enc, hidden)  # [B, T, N, L], [B, T]
+            p_copy = (probs * (enc.ids[:, None] == labels[:, :, None, None])).sum((-2, -1))[keep]  # [P]
+            gate = gate[keep]
+            # -log(g p_vocab + (1 - g) p_copy); the epsilon keeps the log finite where nothing matches
+            per_token = -torch.logaddexp(F.logsigmoid(gate) - per_token, F.logsigmoid(-gate) + torch.log(p_copy + 1e-12))
         row = keep.nonzero()[:, 0]  # which row each scored position belongs to
         return torch.zeros(B, device=ids.device).index_add(0, row, per_token) / keep.sum(1).clamp(min=1)
 
+    def next_distribution(self, last: torch.Tensor, enc: Encoded | None) -> torch.Tensor:
+        """last [b, E] decoder states -> [b, V] next-token probabilities: the vocabulary softmax, mixed
+        with the copy distribution over the encoded lines' ids for a copy decoder."""
+        p_vocab = self.gpt2.lm_head(last).softmax(-1)  # [b, V]
+        if enc is None:
+            return p_vocab
+        probs, gate = self.copier.copy_probs(enc, last[:, None])  # [b, 1, N, L], [b, 1]
+        g = gate.sigmoid()  # [b, 1]
+        return (g * p_vocab).scatter_add(1, enc.ids.clamp(min=0).flatten(1), (1 - g) * probs.flatten(1))
+
     @torch.no_grad()
-    def generate(self, latent: torch.Tensor, prompts: list[list[int]], max_new_tokens: int = 8) -> list[list[int]]:
-        """Greedy decoding until <|endoftext|>; returns the new ids of each row (without the EOT)."""
+    def generate(self, latent: torch.Tensor, prompts: list[list[int]], max_new_tokens: int = 8,
+                 source: CopySource | None = None) -> list[list[int]]:
+        """Greedy decoding until <|endoftext|>; returns the new ids of each row (without the EOT).
+        A copy decoder needs `source`, the line(s) each row copies from."""
+        self._check_source(source)
         out: list[list[int]] = [[] for _ in prompts]
         by_length = defaultdict(list)  # prompts of one length share a batch: no padding needed
         for b, p in enumerate(prompts):
@@ -130,18 +168,23 @@ class LatentDecoder(nn.Module):
             lat = latent[rows]
             ids = torch.tensor([prompts[b] for b in rows], device=latent.device)
             cache = self._prefix(lat)
-            wte = self.gpt2.transformer.wte
-            hidden = self._hidden(lat, wte(ids), cache, 0)
+            enc = None if source is None else self.copier.encode(source.rows(rows))
+
+            def embed(tokens: torch.Tensor) -> torch.Tensor:  # [b, t] -> [b, t, E], as in training
+                x = self.gpt2.transformer.wte(tokens)
+                return x if enc is None else x + self.copier.input_feedback(enc, tokens)
+
+            hidden = self._hidden(lat, embed(ids), cache, 0)
             done = torch.zeros(len(rows), dtype=torch.bool, device=latent.device)
             for step in range(max_new_tokens):
-                nxt = self.gpt2.lm_head(hidden[:, -1]).argmax(-1)  # [b]
+                nxt = self.next_distribution(hidden[:, -1], enc).argmax(-1)  # [b]
                 done |= nxt == EOT
                 for j, b in enumerate(rows):
                     if not done[j]:
                         out[b].append(int(nxt[j]))
                 if done.all():
                     break
-                hidden = self._hidden(lat, wte(nxt[:, None]), cache, length + step)
+                hidden = self._hidden(lat, embed(nxt[:, None]), cache, length + step)
         return out
 
     def decode(self, ids: list[int]) -> str:

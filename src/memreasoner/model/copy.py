@@ -1,0 +1,129 @@
+"""The decoder's copy mechanism (pointer-generator, See et al. 2017): emit words never seen in training.
+
+At each output step t the decoder mixes two distributions over GPT-2 ids:
+
+    p(w) = g_t * p_vocab(w) + (1 - g_t) * sum_{n, j: src[n, j] = w} s_n * a_t[n, j]
+
+  s_n        how much candidate line n is the line the hops chose (one-hot at inference; the soft
+             attention over the story's lines in training, so copying stays differentiable);
+  a_t[n, :]  attention of the decoder state over line n's tokens (a softmax within each line);
+  g_t        a learned gate, sigmoid of the decoder state.
+
+Keys are built by role, not identity: a small BiGRU reads each line's tokens through their *shape*
+only (leading space, capitalised, alphabetic, digit, punctuation, sentence end) plus their position
+from the start and from the end of the line. An unseen word ("cellar") therefore looks exactly like
+a seen one ("kitchen") in the same slot, and "the last word before the full stop" is found for both.
+No token embedding enters the keys, so nothing learned about the answer word itself is needed.
+
+Multi-piece words are copied piece by piece through feedback: each input token of the decoder also
+gets the (projected) encoder state of the line position(s) it matches by id, so after emitting
+" cell" the decoder knows it copied position j and can point at j + 1 ("ar"). The autoencoding loss
+(reconstruct a whole line) trains exactly this step-to-the-next-position behaviour.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..data.tokens import gpt2_encoding
+
+MAX_POSITION = 64  # longer lines share the last position embedding (at either end)
+MASKED = -1e9  # finite: a padded line (all masked) gets a uniform, zero-weighted attention, not NaN
+SENTENCE_END = {".", "?", "!"}
+
+
+@functools.lru_cache(maxsize=1)
+def token_shapes() -> torch.Tensor:
+    """[50257, 6] float: the shape of every GPT-2 token, the only thing the copy keys see of it."""
+    encoding = gpt2_encoding()
+    rows = []
+    for i in range(encoding.n_vocab):
+        text = encoding.decode_single_token_bytes(i).decode("utf-8", errors="replace")
+        word = text.strip()
+        rows.append((text[:1].isspace(), word[:1].isupper(), word.isalpha(), any(c.isdigit() for c in word),
+                     bool(word) and not any(c.isalnum() for c in word), word in SENTENCE_END))
+    return torch.tensor(rows, dtype=torch.float)
+
+
+@dataclass
+class CopySource:
+    """What each decoder row may copy from: the token ids of a story's candidate lines and, per row,
+    how much each line is the chosen one. Rows may share a story (training decodes the answer and
+    the autoencoded line of one story from the same lines)."""
+
+    ids: torch.Tensor  # [S, N, L] GPT-2 ids of each story's lines, -1 padding
+    weights: torch.Tensor  # [R, N] line weights per decoder row (rows sum to 1)
+    story: torch.Tensor  # [R] which story each row copies from
+
+    @classmethod
+    def from_lines(cls, stories: list[list[list[int]]], weights: torch.Tensor,
+                   story: torch.Tensor | None = None) -> "CopySource":
+        """stories: S lists of N_s token-id lists (document order, as the weights)."""
+        N = max(len(s) for s in stories)
+        L = max(1, max((len(line) for s in stories for line in s), default=1))
+        ids = torch.full((len(stories), N, L), -1, dtype=torch.long)
+        for i, s in enumerate(stories):
+            for n, line in enumerate(s):
+                ids[i, n, : len(line)] = torch.tensor(line, dtype=torch.long)
+        story = torch.arange(len(weights)) if story is None else story
+        return cls(ids.to(weights.device), weights, story.to(weights.device))
+
+    def rows(self, rows: list[int]) -> "CopySource":
+        return CopySource(self.ids, self.weights[rows], self.story[rows])
+
+
+@dataclass
+class Encoded:
+    ids: torch.Tensor  # [R, N, L] (-1 padding)
+    weights: torch.Tensor  # [R, N]
+    states: torch.Tensor  # [R, N, L, E] role states of the line tokens
+    keys: torch.Tensor  # [R, N, L, E]
+
+
+class CopyHead(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("shapes", token_shapes().clone(), persistent=False)  # derived, never saved
+        self.shape = nn.Linear(self.shapes.shape[1], dim)
+        self.from_start = nn.Embedding(MAX_POSITION, dim)
+        self.from_end = nn.Embedding(MAX_POSITION, dim)
+        self.rnn = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True)
+        self.key = nn.Linear(dim, dim)
+        self.query = nn.Linear(dim, dim)
+        self.gate = nn.Linear(dim, 1)
+        self.feedback = nn.Linear(dim, dim)
+
+    def encode(self, source: CopySource) -> Encoded:
+        S, N, L = source.ids.shape
+        pad = source.ids < 0
+        length = (~pad).sum(-1, keepdim=True)  # [S, N, 1]
+        pos = torch.arange(L, device=pad.device).expand(S, N, L)
+        x = (self.shape(self.shapes[source.ids.clamp(min=0)]) + self.from_start(pos.clamp(max=MAX_POSITION - 1))
+             + self.from_end((length - 1 - pos).clamp(0, MAX_POSITION - 1)))  # [S, N, L, E]
+        # Packed, so a line's states do not depend on how much padding its batch needs (training pads to
+        # the longest line of the batch, inference reads one line unpadded). Empty (padding) lines get length 1.
+        packed = nn.utils.rnn.pack_padded_sequence(x.view(S * N, L, -1), length.view(-1).clamp(min=1).cpu(),
+                                                   batch_first=True, enforce_sorted=False)
+        states, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=L)
+        states = states.view(S, N, L, -1)
+        states, ids = states[source.story], source.ids[source.story]
+        return Encoded(ids, source.weights, states, self.key(states))
+
+    def input_feedback(self, enc: Encoded, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [R, T] decoder input ids -> [R, T, E]: per line the mean state of the positions holding
+        that id, weighted by the line weight (zero where the id is in no line)."""
+        match = (tokens[:, :, None, None] == enc.ids[:, None]).float()  # [R, T, N, L]
+        per_line = match / match.sum(-1, keepdim=True).clamp(min=1)
+        return self.feedback(torch.einsum("rtnl,rn,rnle->rte", per_line, enc.weights, enc.states))
+
+    def copy_probs(self, enc: Encoded, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """hidden [R, T, E] decoder states -> (position probabilities [R, T, N, L], summing to 1 over
+        (N, L) and zero on padding; gate logits [R, T], sigmoid = weight of the vocabulary)."""
+        scores = torch.einsum("rte,rnle->rtnl", self.query(hidden), enc.keys) / enc.keys.shape[-1] ** 0.5
+        pad = (enc.ids < 0)[:, None]
+        within = scores.masked_fill(pad, MASKED).softmax(-1).masked_fill(pad, 0.0)
+        return within * enc.weights[:, None, :, None], self.gate(hidden).squeeze(-1)

@@ -31,6 +31,7 @@ from ..data.sample import Sample
 from ..errors import InputError
 from ..paths import cache_dir
 from ..reader import Answer, Reader
+from .copy import CopySource
 from .decoder import LatentDecoder, small_gpt2_config
 from .encoder import LineEncoder
 from .first_pass import StaticFirstPass
@@ -73,6 +74,7 @@ class MemReasonerConfig:
     decoder_heads: int = 4
     decoder_config: dict = field(default_factory=dict)  # the GPT2Config actually built (filled in)
     max_answer_tokens: int = 8
+    copy: bool = True  # (open) pointer-generator copying from the chosen line's text, see copy.py
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
     iu: bool = True
     eta: int = 128
@@ -93,7 +95,8 @@ class MemReasonerConfig:
         unknown = sorted(set(obj) - known)
         if unknown:
             raise InputError(f"unknown MemReasoner config key(s): {', '.join(unknown)}", source)
-        return cls(**obj)
+        # Checkpoints from before the copy decoder have no "copy" key and a plain decoder.
+        return cls(**{"copy": False, **obj})
 
 
 @dataclass
@@ -118,10 +121,10 @@ class MemReasoner(nn.Module, Reader):
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta)
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
-            self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config))
+            self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config), copy=config.copy)
         else:
             small = small_gpt2_config(config.decoder_layers, config.decoder_dim, config.decoder_heads)
-            self.decoder = LatentDecoder(dim, small, pretrained=config.decoder)
+            self.decoder = LatentDecoder(dim, small, pretrained=config.decoder, copy=config.copy)
             config.decoder_config = self.decoder.gpt2.config.to_dict()
         self.relevance = RelevanceFilter(dim, config.relevance, config.eta, config.relevance_margin,
                                          config.stream_lines, config.relevance_bank)
@@ -229,7 +232,13 @@ class MemReasoner(nn.Module, Reader):
             hops = read.hops
             latent = torch.einsum("bn,bnc->bc", hops.final, read.z)  # the chosen line's original latent
             prompts = [self.decoder.answer_tokens(items[b][1])[0] for b in live]
-            generated = self.decoder.generate(latent, prompts, self.config.max_answer_tokens)
+            source = None
+            if self.config.copy:  # the decoder may copy from the text of the line the last hop chose
+                chosen = hops.lines.gather(1, (hops.used - 1)[:, None]).squeeze(1)  # [B]
+                texts = [items[b][0][kept[b][int(i)]] for b, i in zip(live, chosen)]
+                source = CopySource.from_lines([[self.decoder.copy_tokens(t)] for t in texts],
+                                               torch.ones(len(live), 1, device=self.device))
+            generated = self.decoder.generate(latent, prompts, self.config.max_answer_tokens, source)
             for j, b in enumerate(live):
                 used = int(hops.used[j])
                 line_ids = [kept[b][i] for i in hops.lines[j, :used].tolist()]

@@ -41,6 +41,7 @@ rounding (tests/test_distributed.py).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -59,6 +60,7 @@ from ..device import resolve_device
 from ..errors import InputError
 from ..metrics import exact_match
 from ..paths import babi_file
+from .copy import CopySource
 from .memreasoner import MemReasoner, MemReasonerConfig
 
 TRAINER_FILE, METRICS_FILE = "trainer.pt", "metrics.json"
@@ -107,6 +109,8 @@ def add_arguments(group) -> None:
     a("--decoder-layers", type=int, default=m.decoder_layers)
     a("--decoder-dim", type=int, default=m.decoder_dim)
     a("--decoder-heads", type=int, default=m.decoder_heads)
+    a("--copy", action=argparse.BooleanOptionalAction, default=m.copy,
+      help="pointer-generator decoder that copies words from the chosen line (needed for unseen answers)")
     a("--eta", type=int, default=m.eta, help="IU: lines kept for long inputs")
     a("--relevance", default=m.relevance, choices=["knn", "centroid", "question"], help="IU relevance score")
     a("--relevance-margin", type=float, default=m.relevance_margin)
@@ -123,7 +127,7 @@ def model_config(args) -> MemReasonerConfig:
         hops=args.hops if args.hops is not None else task["hops"], alpha=args.alpha, hop_update=args.hop_update,
         stop_threshold=args.stop_threshold, select=args.select, decoder=args.decoder,
         decoder_layers=args.decoder_layers, decoder_dim=args.decoder_dim, decoder_heads=args.decoder_heads,
-        iu=args.iu, eta=args.eta, relevance=args.relevance, relevance_margin=args.relevance_margin)
+        copy=args.copy, iu=args.iu, eta=args.eta, relevance=args.relevance, relevance_margin=args.relevance_margin)
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -141,6 +145,7 @@ class Batch:
     # process holds a share (all of them on one process; see Ranks).
     rows: int
     facts: int
+    line_ids: list[list[list[int]]]  # each story's lines as GPT-2 ids (what a copy decoder copies from)
 
 
 class TrainSet:
@@ -199,6 +204,7 @@ class TrainSet:
             support=[self.samples[i].support if i in self.labelled else [] for i in idx],
             rows=len(of),
             facts=facts,
+            line_ids=[[self.line_tokens[int(j)][1][:-1] for j in self.lines[i]] for i in idx],
         )
 
 
@@ -212,9 +218,13 @@ def losses(model: MemReasoner, batch: Batch, negatives: int = 0) -> dict[str, to
     latent = torch.einsum("bn,bnc->bc", out.hops.final, out.z)  # soft pick of an original line latent
     recall = model.recall(out, batch.ae_line.to(device))  # [B, N]
     ae_latent = torch.einsum("bn,bnc->bc", recall, out.z)
-    # One decoder pass for both: answers in rows :B, reconstructions in rows B:.
+    # One decoder pass for both: answers in rows :B, reconstructions in rows B:. A copy decoder copies
+    # from the story's lines, weighted as the latent was picked: by the last hop, by the recall.
+    weights = torch.cat([out.hops.final, recall])
+    source = (CopySource.from_lines(batch.line_ids, weights, torch.arange(B).repeat(2))
+              if model.config.copy else None)
     per_row = model.decoder.loss(torch.cat([latent, ae_latent]), batch.prompts + batch.line_prompts,
-                                 batch.targets + batch.line_targets, negatives)
+                                 batch.targets + batch.line_targets, negatives, source)
     parts = {"answer": per_row[:B].sum() / batch.rows, "autoencode": per_row[B:].sum() / batch.rows}
     logits, labels = [], []
     for b, support in enumerate(batch.support):

@@ -57,6 +57,20 @@ def test_checkpoint_round_trips_bit_exactly(model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
+def test_a_checkpoint_from_before_the_copy_decoder_loads_with_a_plain_decoder(tmp_path):
+    torch.manual_seed(0)
+    old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
+                                        copy=False, max_answer_tokens=3))
+    old.save(tmp_path / "old")
+    config_file = tmp_path / "old" / "config.json"
+    config = json.loads(config_file.read_text())
+    del config["copy"]  # what such a checkpoint's config looks like
+    config_file.write_text(json.dumps(config))
+    loaded = MemReasoner.load(tmp_path / "old")
+    assert loaded.config.copy is False and loaded.decoder.copier is None
+    assert loaded.answer_question(STORY, "Where is Mary?").text == old.answer_question(STORY, "Where is Mary?").text
+
+
 def test_save_refuses_to_overwrite_a_folder_that_is_not_a_checkpoint(model, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(InputError):

@@ -26,7 +26,10 @@ words by their role in the line. Measured (qa1, 400 steps on the 1k set, 50 ques
 seen vocabulary 100% at 0k/1k/4k (held-out bAbI test 100%); unseen names/places 94% / 78% / 44% at
 0k / 1k / 4k, against 0% before. Every unseen error is a wrong hop line (the exact score equals
 "facts hit" within 2 points, and no question whose fact was hit is answered wrongly): what remains
-is retrieval of unseen-vocabulary lines among distractors, not decoding.
+is retrieval of unseen-vocabulary lines among distractors, not decoding. qa2 (600 steps on the 10k
+set): seen 100% at 0k/1k/4k (held out 98.8%); unseen 24% / 14% / 4%, and there too every answer is
+a word of the line the last hop chose: the second hop, learned on bAbI names, rarely moves from
+"Henry picked up the violin there." to Henry's location line (9 of 50 at 0k).
 """
 
 from __future__ import annotations

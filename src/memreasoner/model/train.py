@@ -341,7 +341,9 @@ def lr_lambda(warmup: int, steps: int):
 
 def run(args) -> int:
     if args.task not in TASK_DEFAULTS:
-        raise InputError(f"--task {args.task}: MemReasoner trains on {', '.join(TASK_DEFAULTS)}")
+        # vt's answer is one variable name per chain line, and the decoder copies from one line only.
+        raise InputError(f"--task {args.task}: MemReasoner trains on {', '.join(TASK_DEFAULTS)} (vt answers name "
+                         "several lines; see README, known limits)")
     with launch(args.device) as ranks:
         return train(args, ranks)
 

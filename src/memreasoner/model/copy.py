@@ -92,7 +92,9 @@ class CopyHead(nn.Module):
         self.from_start = nn.Embedding(MAX_POSITION, dim)
         self.from_end = nn.Embedding(MAX_POSITION, dim)
         self.rnn = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True)
-        self.key = nn.Linear(dim, dim)
+        # No bias: it would shift every score of a line alike, which the within-line softmax ignores; its
+        # gradient would be rounding noise that Adam turns into steps (and ranks would disagree on it).
+        self.key = nn.Linear(dim, dim, bias=False)
         self.query = nn.Linear(dim, dim)
         self.gate = nn.Linear(dim, 1)
         self.feedback = nn.Linear(dim, dim)

@@ -34,7 +34,7 @@ from ..reader import Answer, Reader
 from .copy import CopySource
 from .decoder import LatentDecoder, small_gpt2_config
 from .encoder import LineEncoder
-from .first_pass import StaticFirstPass
+from .first_pass import StaticFirstPass, static_model
 from .hops import HopReader, HopResult, padding_mask
 from .memory import EpisodicMemory, Memory
 from .relevance import RelevanceFilter
@@ -178,8 +178,6 @@ class MemReasoner(nn.Module, Reader):
     def fit_first_pass(self, train_lines: list[str], embedder=None) -> None:
         """Fit the static first pass on the training lines; `embedder` defaults to the model2vec
         distillation of this model's encoder."""
-        from .first_pass import static_model
-
         self.config.first_pass = True
         self.first_pass = StaticFirstPass(embedder or static_model(self.encoder.name)).to(self.device)
         self.first_pass.fit(train_lines)

@@ -20,6 +20,8 @@ def add_parser(sub) -> None:
     src.add_argument("--samples", type=int, default=100, help="build on the fly: samples per length")
     src.add_argument("--books", help="build on the fly: folder of .txt books (default: the data dir's books)")
     src.add_argument("--babi", help="build on the fly: bAbI-format file to take the facts from (default: test split)")
+    src.add_argument("--unseen", action="store_true", help="build on the fly: facts from generated stories with unseen names/places/objects")
+    src.add_argument("--repeat-books", action="store_true", help="build on the fly: re-use book text when a haystack needs more than the books hold")
     src.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples per length")
     p.add_argument("--out", help="results JSON (a CSV and a heatmap PNG are written beside it)")
@@ -52,7 +54,8 @@ def load_eval_samples(args) -> list:
         from ..data.haystack import build_benchmark, parse_lengths
 
         samples = build_benchmark(task=args.task, lengths=parse_lengths(args.lengths), samples=args.samples,
-                                  books=args.books, babi=args.babi, seed=args.seed)
+                                  books=args.books, babi=args.babi, seed=args.seed, unseen=args.unseen,
+                                  allow_repeats=args.repeat_books)
     if args.limit is not None:
         kept, seen = [], {}
         for s in samples:

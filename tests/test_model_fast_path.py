@@ -26,7 +26,7 @@ def model():
                                       decoder_heads=2, max_answer_tokens=3, first_pass_keep=48, first_pass_min_lines=0,
                                       embedding_cache=False))
     train_lines = sorted({line for s in load_babi(babi_file("qa1", "train")) for line in s.lines})
-    m.fit_relevance(m.encoder(train_lines))
+    m.fit_relevance(m.encoder(train_lines), train_lines)
     # random static vectors over MiniLM's tokenizer (no 20 s distillation in the suite): bAbI's few
     # words still make the training lines a tight cluster for the Gaussian
     tokenizer = Tokenizer.from_file(f"{default_encoder_path()}/tokenizer.json")

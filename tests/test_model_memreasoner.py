@@ -17,7 +17,7 @@ def model():
     config = MemReasonerConfig(task="qa1", gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
                                hops=2, max_answer_tokens=3)
     m = MemReasoner(config)
-    m.fit_relevance(m.encoder(STORY))
+    m.fit_relevance(m.encoder(STORY), STORY)
     return m
 
 

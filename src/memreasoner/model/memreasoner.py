@@ -78,9 +78,10 @@ class MemReasonerConfig:
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
     iu: bool = True
     eta: int = 128
-    relevance: str = "knn"  # knn | centroid | question
+    relevance: str = "knn"  # knn | centroid | question | template
     relevance_margin: float = 0.2
     relevance_bank: int = 0  # training latents the knn score keeps (set by fit_relevance)
+    relevance_templates: list = field(default_factory=list)  # the template score's templates (set by fit_relevance)
     stream_lines: int = 2048
     # speed (open): a static first pass before the full encoder, and the on-disk latent cache
     first_pass: bool = False  # fitted at training time (--first-pass); can be switched off at inference
@@ -127,7 +128,7 @@ class MemReasoner(nn.Module, Reader):
             self.decoder = LatentDecoder(dim, small, pretrained=config.decoder, copy=config.copy)
             config.decoder_config = self.decoder.gpt2.config.to_dict()
         self.relevance = RelevanceFilter(dim, config.relevance, config.eta, config.relevance_margin,
-                                         config.stream_lines, config.relevance_bank)
+                                         config.stream_lines, config.relevance_bank, config.relevance_templates)
         self.first_pass: StaticFirstPass | None = None  # fit_first_pass, or `load` of a checkpoint that has one
         self.apply_options()
 
@@ -135,6 +136,10 @@ class MemReasoner(nn.Module, Reader):
         """Push the inference-time settings of `config` into the parts that read them."""
         c = self.config
         self.relevance.eta, self.relevance.margin, self.relevance.stream_lines = c.eta, c.relevance_margin, c.stream_lines
+        try:
+            self.relevance.score_kind = c.relevance
+        except ValueError as e:
+            raise InputError(str(e)) from None
         self.hop.hops, self.hop.alpha, self.hop.threshold = c.hops, c.alpha, c.stop_threshold
         if self.first_pass is not None:
             self.first_pass.keep, self.first_pass.min_lines = c.first_pass_keep, c.first_pass_min_lines
@@ -170,9 +175,10 @@ class MemReasoner(nn.Module, Reader):
         r = self.memory.read(out.written, query)
         return self.hop.nearest(r, out.zt, padding_mask(out.lengths, out.zt.shape[1])).softmax(-1)
 
-    def fit_relevance(self, train_latents: torch.Tensor) -> None:
-        """Fit IU's relevance score on the distinct training lines' latents [n, C]."""
-        self.relevance.fit(train_latents)
+    def fit_relevance(self, train_latents: torch.Tensor, train_lines: list[str]) -> None:
+        """Fit IU's relevance score on the distinct training lines and their latents [n, C]. The bank
+        and the templates are fitted whatever the score, so `relevance` can be switched at inference."""
+        self.config.relevance_templates = self.relevance.fit(train_latents, train_lines)
         self.config.relevance_bank = len(self.relevance.bank)
 
     def fit_first_pass(self, train_lines: list[str], embedder=None) -> None:

@@ -38,50 +38,121 @@ Streaming: lines are encoded and scored `stream_lines` at a time, and only the r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-SCORES = ("knn", "centroid", "question")
+SCORES = ("knn", "centroid", "question", "template")
+SLOT = "*"  # a template position that takes any word
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def words(line: str) -> tuple[str, ...]:
+    """A line as words and punctuation marks, the units templates are made of."""
+    return tuple(_WORD.findall(line))
+
+
+def fit_templates(lines: Sequence[str]) -> list[str]:
+    """The training lines with every position that varies between them made a slot.
+
+    A position is a slot when two lines of the same length differ there and nowhere else (slots
+    already found count as equal). Repeating this until nothing changes turns "Mary went to the
+    kitchen." and its neighbours into "* * to the * .": names, verbs and places are slots because
+    training fills them with several words, "to the" stays because it never varies. Returned as
+    space-joined words, the form the config stores.
+    """
+    templates = {words(line) for line in lines}
+    changed = True
+    while changed:
+        changed = False
+        for i in range(max(map(len, templates), default=0)):
+            fillers: dict[tuple, set[str]] = {}
+            for t in templates:
+                if len(t) > i:
+                    fillers.setdefault((t[:i], t[i + 1:]), set()).add(t[i])
+            merged = set()
+            for t in templates:
+                if len(t) > i and t[i] != SLOT and len(fillers[t[:i], t[i + 1:]]) > 1:
+                    t, changed = t[:i] + (SLOT,) + t[i + 1:], True
+                merged.add(t)
+            templates = merged
+    return sorted(" ".join(t) for t in templates)
+
+
+class TemplateMatcher:
+    """The template part of the `template` score: the best fraction of a line's words that agree
+    with a template of the same length (a slot agrees with any word)."""
+
+    def __init__(self, templates: Sequence[str]):
+        self.by_length: dict[int, list[tuple[str, ...]]] = {}
+        for t in templates:
+            parts = tuple(t.split(" "))
+            self.by_length.setdefault(len(parts), []).append(parts)
+
+    def score(self, line: str) -> float:
+        w = words(line)
+        return max((sum(a == SLOT or a == b for a, b in zip(t, w)) / len(w) for t in self.by_length.get(len(w), ())),
+                   default=0.0)
 
 
 class RelevanceFilter(nn.Module):
     def __init__(self, dim: int, score: str = "knn", eta: int = 128, margin: float = 0.2,
-                 stream_lines: int = 2048, bank: int = 0):
+                 stream_lines: int = 2048, bank: int = 0, templates: Sequence[str] = ()):
         super().__init__()
-        if score not in SCORES:
-            raise ValueError(f"relevance score must be one of {SCORES}, not {score!r}")
         self.score_kind, self.eta, self.margin, self.stream_lines = score, eta, margin, stream_lines
+        self.templates = TemplateMatcher(templates)  # fitted on training lines; the config stores them
         # Fitted on training lines; saved with the checkpoint. `bank` rows: the config records how many.
         self.register_buffer("bank", torch.zeros(bank, dim))  # knn: training line latents [U, C]
         self.register_buffer("centroid", torch.zeros(dim))
         self.register_buffer("calibration", torch.tensor(float("inf")))
 
+    @property
+    def score_kind(self) -> str:
+        return self._score_kind
+
+    @score_kind.setter
+    def score_kind(self, kind: str) -> None:
+        if kind not in SCORES:
+            raise ValueError(f"relevance score must be one of {SCORES}, not {kind!r}")
+        self._score_kind = kind
+
     @torch.no_grad()
-    def fit(self, train_latents: torch.Tensor, max_bank: int = 4096) -> None:
-        """train_latents: [n, C] unit latents of the distinct training lines (at most `max_bank` kept)."""
+    def fit(self, train_latents: torch.Tensor, train_lines: Sequence[str] = (), max_bank: int = 4096) -> list[str]:
+        """train_latents: [n, C] unit latents of the distinct training lines (at most `max_bank` kept),
+        `train_lines` their text. Returns the templates (for the config)."""
+        templates = fit_templates(train_lines)
+        self.templates = TemplateMatcher(templates)
         if len(train_latents) > max_bank:
             keep = torch.randperm(len(train_latents), generator=torch.Generator().manual_seed(0))[:max_bank]
             train_latents = train_latents[keep]
         self.bank = train_latents.clone()
         self.centroid.copy_(F.normalize(train_latents.mean(0), dim=0))
-        if self.score_kind == "knn":
+        if self.score_kind in ("knn", "template"):  # template: see `threshold`; knn is what it falls back to
             sim = train_latents @ train_latents.T
             sim.fill_diagonal_(float("-inf"))  # leave-one-out: each line against the others
             self.calibration.fill_(float(sim.max(1).values.min()) if len(train_latents) > 1 else 1.0)
         else:
             self.calibration.fill_(float((train_latents @ self.centroid).min()))
+        return templates
 
     @property
     def threshold(self) -> float:
-        return float("-inf") if self.score_kind == "question" else float(self.calibration) - self.margin
+        if self.score_kind == "question":
+            return float("-inf")
+        if self.score_kind == "template":  # every training line matches its own template: score 1
+            return 1.0 - self.margin
+        return float(self.calibration) - self.margin
 
-    def score(self, z: torch.Tensor, zq: torch.Tensor) -> torch.Tensor:
-        """z: [n, C] line latents, zq: [C] question latent -> [n] scores (higher = keep)."""
-        if self.score_kind == "knn":
-            return (z @ self.bank.T).max(1).values if len(self.bank) else z.new_zeros(len(z))
+    def score(self, z: torch.Tensor, zq: torch.Tensor, lines: Sequence[str]) -> torch.Tensor:
+        """z: [n, C] latents of `lines`, zq: [C] question latent -> [n] scores (higher = keep)."""
+        if self.score_kind in ("knn", "template"):
+            knn = (z @ self.bank.T).max(1).values if len(self.bank) else z.new_zeros(len(z))
+            if self.score_kind == "knn":
+                return knn
+            return torch.maximum(knn, torch.tensor([self.templates.score(t) for t in lines], dtype=z.dtype, device=z.device))
         return z @ (self.centroid if self.score_kind == "centroid" else zq)
 
     @torch.no_grad()
@@ -92,8 +163,9 @@ class RelevanceFilter(nn.Module):
         keep_z = torch.empty(0, zq.shape[-1], device=zq.device)
         keep_s = torch.empty(0, device=zq.device)
         for start in range(0, len(lines), self.stream_lines):
-            z = encode(lines[start:start + self.stream_lines])  # [b, C]
-            s = self.score(z, zq)
+            chunk = lines[start:start + self.stream_lines]
+            z = encode(chunk)  # [b, C]
+            s = self.score(z, zq, chunk)
             idx = torch.arange(start, start + len(z))
             keep_idx, keep_z, keep_s = torch.cat([keep_idx, idx]), torch.cat([keep_z, z]), torch.cat([keep_s, s])
             if len(keep_s) > self.eta:

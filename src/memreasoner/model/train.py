@@ -62,6 +62,7 @@ from ..metrics import exact_match
 from ..paths import babi_file
 from .copy import CopySource
 from .memreasoner import MemReasoner, MemReasonerConfig
+from .relevance import SCORES
 
 TRAINER_FILE, METRICS_FILE = "trainer.pt", "metrics.json"
 
@@ -112,7 +113,7 @@ def add_arguments(group) -> None:
     a("--copy", action=argparse.BooleanOptionalAction, default=m.copy,
       help="pointer-generator decoder that copies words from the chosen line (needed for unseen answers)")
     a("--eta", type=int, default=m.eta, help="IU: lines kept for long inputs")
-    a("--relevance", default=m.relevance, choices=["knn", "centroid", "question"], help="IU relevance score")
+    a("--relevance", default=m.relevance, choices=list(SCORES), help="IU relevance score")
     a("--relevance-margin", type=float, default=m.relevance_margin)
     a("--no-iu", dest="iu", action="store_false", help="write every line, no inference-time update")
     a("--first-pass", action="store_true", help="also fit the static first pass (model2vec distillation of the "
@@ -386,7 +387,7 @@ def train(args, ranks: Ranks) -> int:
               f"in {time.perf_counter() - t0:.1f}s); {len(data.labelled)} with supporting-fact labels"
               + (f"; {ranks.world} processes share each batch of {batch_size}" if ranks.world > 1 else ""))
     if state is None:
-        model.fit_relevance(data.sentences.to(model.device))
+        model.fit_relevance(data.sentences.to(model.device), data.sentence_text)
         if args.first_pass:
             model.fit_first_pass(data.sentence_text)
     ranks.start_equal(model)

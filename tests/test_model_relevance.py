@@ -106,3 +106,13 @@ def test_unseen_names_survive_iu_with_the_template_score_only(encoder, score, lo
         kept = filt.select(s.lines(), encoder([s.question])[0], encoder)[0]
         dropped += len(set(s.story) - set(kept))
     assert (dropped > 0) == loses_story_lines
+
+
+def test_ties_keep_the_latest_lines_whether_streamed_or_not(world):
+    """Template matches tie at score 1; the top-eta must not depend on the chunking."""
+    train, lines, encode = world
+    filt = RelevanceFilter(DIM, "template", eta=2, margin=2.0, stream_lines=3, bank=len(train))
+    filt.fit(train, ["story 1", "story 2"])
+    assert filt.select(lines, torch.zeros(DIM), encode)[0] == [17, 33]  # the latest two of three story lines
+    filt.stream_lines = 10_000
+    assert filt.select(lines, torch.zeros(DIM), encode)[0] == [17, 33]

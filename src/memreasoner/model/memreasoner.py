@@ -78,7 +78,7 @@ class MemReasonerConfig:
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
     iu: bool = True
     eta: int = 128
-    relevance: str = "knn"  # knn | centroid | question | template
+    relevance: str = "template"  # template | knn | centroid | question (relevance.py)
     relevance_margin: float = 0.2
     relevance_bank: int = 0  # training latents the knn score keeps (set by fit_relevance)
     relevance_templates: list = field(default_factory=list)  # the template score's templates (set by fit_relevance)
@@ -140,6 +140,8 @@ class MemReasoner(nn.Module, Reader):
             self.relevance.score_kind = c.relevance
         except ValueError as e:
             raise InputError(str(e)) from None
+        if c.relevance == "template" and c.relevance_bank and not c.relevance_templates:
+            raise InputError("this checkpoint was fitted before the template relevance score; retrain it or use relevance=knn")
         self.hop.hops, self.hop.alpha, self.hop.threshold = c.hops, c.alpha, c.stop_threshold
         if self.first_pass is not None:
             self.first_pass.keep, self.first_pass.min_lines = c.first_pass_keep, c.first_pass_min_lines

@@ -5,11 +5,17 @@ the identity (memory.py). IU keeps only the lines most likely to be story facts,
 order, and runs the temporal encoding, write and read on those alone (P). The relevance score, eta
 and how a second-hop fact survives are open; the choices here:
 
-Score (config `relevance`), learned from the training lines alone, never from distractors. Both
-ask "does this look like a story line?", not "is this about the question?", so a qa2 second-hop fact
-("Mary went to the kitchen"), which shares no word with "Where is the football?", survives as
-surely as the first-hop fact:
-  knn       (default) the highest cosine between the line's latent and any distinct training line
+Score (config `relevance`), learned from the training lines alone, never from distractors. All but
+`question` ask "does this look like a story line?", not "is this about the question?", so a qa2
+second-hop fact ("Mary went to the kitchen"), which shares no word with "Where is the football?",
+survives as surely as the first-hop fact:
+  template  (default) the larger of `knn` and the line's match to a training template: the training
+            lines with every word position that varies between them made a slot ("* * to the * ."),
+            scored as the fraction of the line's words that agree with a template of its length.
+            Story lines with names, places and objects never seen in training fill the same slots,
+            so they match as fully as seen ones, which no score on the latents manages (below).
+            Templates are fitted at training time and stored in the config (`relevance_templates`).
+  knn       the highest cosine between the line's latent and any distinct training line
             (a bank of at most `bank` latents kept with the checkpoint).
   centroid  cosine to the mean latent of the training lines.
   question  cosine to the question latent: the ablation SPEC warns about (it ranks the supporting
@@ -29,7 +35,8 @@ are kept (and `margin` must be widened for the story to pass the threshold at al
 Which lines survive: the top `eta` lines by score, minus those below the threshold (unless that
 would leave none). The threshold is `calibration - margin`; `fit` sets `calibration` to the lowest
 score a training line gets against the others (knn: each line's nearest *other* training line;
-centroid: its cosine to the centroid). For `question` scores there is no threshold.
+centroid: its cosine to the centroid; template: 1, since every training line matches its own
+template, so the threshold is 1 - margin = 0.8 by default). For `question` scores there is no threshold.
 `margin` is read at inference, so it can be widened for unseen-vocabulary tests without retraining.
 
 Streaming: lines are encoded and scored `stream_lines` at a time, and only the running top-eta
@@ -45,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SCORES = ("knn", "centroid", "question", "template")
+SCORES = ("template", "knn", "centroid", "question")
 SLOT = "*"  # a template position that takes any word
 _WORD = re.compile(r"\w+|[^\w\s]")
 
@@ -169,10 +176,14 @@ class RelevanceFilter(nn.Module):
             idx = torch.arange(start, start + len(z))
             keep_idx, keep_z, keep_s = torch.cat([keep_idx, idx]), torch.cat([keep_z, z]), torch.cat([keep_s, s])
             if len(keep_s) > self.eta:
-                top = keep_s.topk(self.eta).indices
+                # The kept lines stay in document order, so a stable sort of the reversed scores ranks
+                # tied lines latest first: a total order, so streaming keeps the same lines as one
+                # pass even when template matches tie at 1, and the latest facts are the ones a
+                # question is answered from.
+                rank = torch.sort(keep_s.flip(0), descending=True, stable=True).indices[:self.eta]
+                top = (len(keep_s) - 1 - rank).sort().values
                 keep_idx, keep_z, keep_s = keep_idx[top.cpu()], keep_z[top], keep_s[top]
         above = keep_s >= self.threshold  # the threshold only ever removes lines, never all of them
         if above.any():
             keep_idx, keep_z, keep_s = keep_idx[above.cpu()], keep_z[above], keep_s[above]
-        order = keep_idx.argsort()  # back to document order: the temporal encoding needs it
-        return keep_idx[order].tolist(), keep_z[order.to(keep_z.device)], keep_s[order.to(keep_s.device)]
+        return keep_idx.tolist(), keep_z, keep_s  # document order: the temporal encoding needs it

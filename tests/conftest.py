@@ -30,3 +30,15 @@ def _no_leftover_data_dir_flag():
 
     yield
     set_data_dir(None)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """For compute-bound test modules (`pytestmark = pytest.mark.usefixtures("one_thread")`): on a busy
+    2-core machine one torch thread is several times faster than two spinning against each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -6,18 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from memreasoner.cli import main
 from memreasoner.compare import flags_for
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_compare_tiny(tmp_path, capsys):

@@ -32,13 +32,7 @@ TINY = {
 STEPS = {"transformer": 25, "rmt": 25, "mamba": 25, "memn2n": 150, "retrieval": 150}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads spin against each other (20x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,7 @@ from memreasoner.baselines.rmt import RecurrentMemoryTransformer, RMTConfig, cur
 KEYS = ["kitchen", "garden", "office", "hallway"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(memory: int, bptt: int = 4) -> RecurrentMemoryTransformer:

@@ -6,13 +6,7 @@ from memreasoner.model.copy import CopySource
 from memreasoner.model.decoder import EOT, LatentDecoder, small_gpt2_config
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Compute-bound tests: on a busy 2-core machine one torch thread is several times faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,7 @@ import torch.nn.functional as F
 from memreasoner.model.memory import EpisodicMemory, ridge_pinv, write_read_reference
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Compute-bound tests: on a busy 2-core machine one torch thread is several times faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def unit_rows(*shape, seed=0, dtype=torch.float64):

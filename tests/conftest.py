@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,13 @@ def _data_dir() -> Path:
 
 # Absolute, so a test that changes directory still finds it; set before any test imports data code.
 os.environ["MEMREASONER_DATA"] = str(_data_dir())
+# Tests build throwaway book folders and checkpoints: their tokenised books and line embeddings go to a
+# cache of this session, never into the user's (~/.cache/memreasoner), which would only grow.
+SESSION_CACHE = os.environ["MEMREASONER_CACHE"] = tempfile.mkdtemp(prefix="memreasoner-test-cache-")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -98,7 +98,7 @@ def test_inference_options_reach_the_parts_that_read_them(model):
         assert (model.relevance.eta, model.relevance.margin, model.hop.alpha, model.hop.hops) == (2, 0.7, 1.0, 1)
         assert len(model.answer_question(STORY * 3, "Where is Mary?").hops) == 1
     finally:
-        model.with_options(eta=128, relevance_margin=0.2, alpha=8.0, hops=2)
+        model.with_options(eta=128, relevance_margin=0.1, alpha=8.0, hops=2)
 
 
 def test_first_pass_needs_a_checkpoint_trained_with_it(model):

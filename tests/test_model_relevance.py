@@ -116,3 +116,16 @@ def test_ties_keep_the_latest_lines_whether_streamed_or_not(world):
     assert filt.select(lines, torch.zeros(DIM), encode)[0] == [17, 33]  # the latest two of three story lines
     filt.stream_lines = 10_000
     assert filt.select(lines, torch.zeros(DIM), encode)[0] == [17, 33]
+
+
+def test_book_fragments_that_share_most_words_with_a_template_stay_out(encoder):
+    """Short book lines like "God saue the King. King." match 4 of 5 words of qa2's "* * the * ."
+    template: with the default margin they must not pass, while every story line still does."""
+    train = sorted({line for s in load_babi(babi_file("qa2", "train")) for line in s.lines})
+    story = ["Mary got the football there.", "Mary went to the kitchen."]
+    fragments = ["Vpon the Heath\n\n   3.", "God saue the King\n\n   King.", "Good repose the while\n\n   Banq."]
+    lines = [fragments[0], story[0], fragments[1], story[1], fragments[2]]
+    filt = RelevanceFilter(encoder.dim, "template", bank=len(train))
+    filt.fit(encoder(train), train)
+    kept = filt.select(lines, encoder(["Where is the football?"])[0], encoder)[0]
+    assert [lines[i] for i in kept] == story

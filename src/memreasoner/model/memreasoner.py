@@ -79,7 +79,7 @@ class MemReasonerConfig:
     iu: bool = True
     eta: int = 128
     relevance: str = "template"  # template | knn | centroid | question (relevance.py)
-    relevance_margin: float = 0.2
+    relevance_margin: float = 0.1  # see relevance.py: 0.2 let 4-of-5-word book fragments through
     relevance_bank: int = 0  # training latents the knn score keeps (set by fit_relevance)
     relevance_templates: list = field(default_factory=list)  # the template score's templates (set by fit_relevance)
     stream_lines: int = 2048

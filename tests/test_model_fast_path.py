@@ -62,3 +62,13 @@ def test_checkpoint_keeps_the_fitted_first_pass(model, tmp_path):
     assert torch.equal(loaded.first_pass.precision, model.first_pass.precision)
     lines = build_benchmark("qa1", ["4k"], 1, seed=13, progress=False)[0].lines()
     assert loaded.candidate_lines(lines) == model.candidate_lines(lines)
+
+
+def test_a_checkpoint_saved_with_the_first_pass_switched_off_keeps_it(model, tmp_path):
+    model.with_options(first_pass=False).save(tmp_path / "off")
+    model.with_options(first_pass=True)
+    loaded = load_reader(str(tmp_path / "off"))
+    assert loaded.first_pass is not None and not loaded.config.first_pass
+    lines = build_benchmark("qa1", ["4k"], 1, seed=14, progress=False)[0].lines()
+    assert loaded.candidate_lines(lines) == list(range(len(lines)))
+    assert loaded.with_options(first_pass=True).candidate_lines(lines) == model.candidate_lines(lines)

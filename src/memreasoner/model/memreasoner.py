@@ -275,13 +275,14 @@ class MemReasoner(nn.Module, Reader):
         config = MemReasonerConfig.from_dict(obj, path / CONFIG_FILE)
         first_pass, config.first_pass = config.first_pass, False  # attached below, once its static model is read
         model = cls(config)
-        if first_pass:
+        # static/ says whether the checkpoint has a fitted first pass; config.first_pass only whether it is on.
+        if (path / STATIC_FOLDER).is_dir():
             from model2vec import StaticModel
 
-            if not (path / STATIC_FOLDER).is_dir():
-                raise InputError(f"the config has first_pass but there is no {STATIC_FOLDER}/ folder", path)
             model.first_pass = StaticFirstPass(StaticModel.from_pretrained(str(path / STATIC_FOLDER)))
-            config.first_pass = True
+        elif first_pass:
+            raise InputError(f"the config has first_pass but there is no {STATIC_FOLDER}/ folder", path)
+        config.first_pass = first_pass
         load_weights(model, path)
         model = model.to(device).eval()
         model.apply_options()  # eval mode: now the disk cache is attached

@@ -1,9 +1,10 @@
 """A cheap first pass for huge inputs: decide which lines the full encoder must see.
 
 IU as a cascade: static scores for every line -> the top `keep` go to the full encoder -> IU's
-relevance score keeps the top eta of those. The full encoder (MiniLM) reads ~225-280 lines/s on two
-cores: a 1M-token haystack (~37k lines) would take over two minutes. Static token embeddings distilled from the same encoder with `model2vec` read
-thousands of lines per second. A plain cosine to the training centroid on them is too blunt (story
+relevance score keeps the top eta of those. The full encoder (MiniLM) reads ~230 lines/s on two
+cores: a 1M-token haystack (~30k lines) takes 133 s cold; with this pass, 10 s (benchmarks/scale.py).
+Static token embeddings distilled from the same encoder with `model2vec` read thousands of lines per
+second. A plain cosine to the training centroid on them is too blunt (story
 facts rank in the thousands among 4,000 book lines at 128k); a Gaussian fitted to the static
 embeddings of the training lines (Mahalanobis distance, shrunk covariance) ranks every story fact
 of the bAbI vocabulary at most 1 place below the story's own size (measured on 10 haystacks, qa1

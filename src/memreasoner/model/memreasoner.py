@@ -87,7 +87,7 @@ class MemReasonerConfig:
     first_pass: bool = False  # fitted at training time (--first-pass); can be switched off at inference
     first_pass_keep: int = 1024  # lines the full encoder reads of a long input
     first_pass_min_lines: int = 2048  # shorter inputs skip the first pass
-    embedding_cache: bool = True  # inference only: SQLite cache under $MEMREASONER_CACHE
+    embedding_cache: bool = True  # answering only, frozen encoders: SQLite cache under $MEMREASONER_CACHE
     answer_batch: int = 64  # stories per batched read/decode at inference
 
     @classmethod
@@ -147,7 +147,6 @@ class MemReasoner(nn.Module, Reader):
             self.first_pass.keep, self.first_pass.min_lines = c.first_pass_keep, c.first_pass_min_lines
         elif c.first_pass:
             raise InputError("this checkpoint has no first pass; train it with --first-pass")
-        self.encoder.use_disk_cache(cache_dir() / "embeddings.sqlite" if c.embedding_cache and not self.training else None)
 
     def with_options(self, **options) -> "MemReasoner":
         super().with_options(**options)
@@ -210,6 +209,11 @@ class MemReasoner(nn.Module, Reader):
     def _answer(self, items: list[tuple[list[str], str]]) -> list[Answer]:
         was_training = self.training
         self.eval()
+        # The disk cache serves answering only, and only a frozen encoder: training encodes its own lines
+        # (a resumed run must repeat the uninterrupted one bit for bit), and a trained encoder's identity
+        # changes with every step.
+        use_disk = self.config.embedding_cache and not self.encoder.trainable
+        self.encoder.use_disk_cache(cache_dir() / "embeddings.sqlite" if use_disk else None)
         answers: list[Answer] = []
         for start in range(0, len(items), self.config.answer_batch):
             answers += self._answer_batch(items[start:start + self.config.answer_batch])
@@ -285,5 +289,5 @@ class MemReasoner(nn.Module, Reader):
         config.first_pass = first_pass
         load_weights(model, path)
         model = model.to(device).eval()
-        model.apply_options()  # eval mode: now the disk cache is attached
+        model.apply_options()  # the first pass, attached above, takes its settings from the config
         return model

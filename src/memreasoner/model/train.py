@@ -368,9 +368,6 @@ def train(args, ranks: Ranks) -> int:
         if not (out / TRAINER_FILE).is_file():
             raise InputError(f"nothing to resume: no {TRAINER_FILE} in the checkpoint folder", out)
         model = MemReasoner.load(out, device)
-        # No disk cache in training: its rows were encoded in other runs' batches, whose padding
-        # changes the last bits, and a resumed run must repeat the uninterrupted one exactly.
-        model.encoder.use_disk_cache(None)
         state = torch.load(out / TRAINER_FILE, weights_only=False)
         steps = args.steps or state["steps"]  # the interrupted run's schedule, unless --steps extends it
     else:

@@ -38,6 +38,8 @@ def test_literal_readout_update_cannot_move_the_second_hop():
     out = reader(mem, written, keys, lengths, torch.randn(2, 32), hard=True)
     assert torch.equal(out.lines[:, 0], out.lines[:, 1])
     assert out.used.tolist() == [1, 1]  # the stopping threshold sees the readout stand still
+    # When every hop's line is decoded (answer_from=each) every hop runs, standing still or not.
+    assert reader(mem, written, keys, lengths, torch.randn(2, 32), hard=True, stop=False).used.tolist() == [2, 2]
 
 
 @pytest.mark.parametrize("update", ["line", "mapped"])

@@ -36,6 +36,19 @@ def test_answer_reports_hops_as_line_indices(model):
         assert a.seconds > 0 and a.trace["hop_lines"] == [(STORY)[i] for i in a.hops]
 
 
+def test_answer_from_each_hop_joins_one_decoded_part_per_hop(model):
+    try:
+        each = model.with_options(answer_from="each").answer([sample(STORY)])[0]
+        last = model.with_options(answer_from="last", stop_threshold=0.0).answer([sample(STORY)])[0]
+        assert len(each.hops) == len(last.hops) == 2 and each.hops == last.hops
+        # The last hop's part is the answer_from=last answer; the first hop's part comes before it.
+        assert each.text.endswith(last.text) and len(each.text) > len(last.text)
+        with pytest.raises(InputError):
+            model.with_options(answer_from="every")
+    finally:
+        model.with_options(answer_from="last", stop_threshold=MemReasonerConfig.stop_threshold)
+
+
 def test_empty_context_gets_an_empty_answer(model):
     a = model.answer_question([], "Where is Mary?")
     assert a.text == "" and a.hops == []

@@ -78,9 +78,14 @@ def test_positions_that_vary_in_training_become_slots():
     train = [f"{name} {verb} to the {place}." for name in ("Mary", "John") for verb in ("went", "moved")
              for place in ("kitchen", "garden")] + ["Mary went back to the kitchen.", "The end."]
     assert fit_templates(train) == ["* * to the * .", "Mary went back to the kitchen .", "The end ."]
-    # two lines that differ in two places share no slot: only single-word variation is evidence
-    assert fit_templates(["Mary went to the kitchen.", "John moved to the kitchen."]) == [
-        "John moved to the kitchen .", "Mary went to the kitchen ."]
+    # two positions at once: random names never vary one position alone
+    assert fit_templates(["VAR QWERT = VAR ASDFG.", "VAR ZXCVB = VAR POIUY.", "VAR LKJHG = 31337.",
+                          "VAR MNBVC = 27182."]) == ["VAR * = * .", "VAR * = VAR * ."]
+    # ... but not when fewer than half of the words would stay fixed
+    assert fit_templates(["Mary went to the kitchen.", "John moved to the garden.", "Mary put down the apple."]) == [
+        "John moved to the garden .", "Mary put down the apple .", "Mary went to the kitchen ."]
+    # and a template that a more general one covers is dropped
+    assert fit_templates(train + ["Zack journeyed to the cellar."]) == fit_templates(train)
     match = TemplateMatcher(fit_templates(train))
     assert match.score("Zelda travelled to the cellar.") == 1.0  # unseen fillers, seen template
     assert match.score("Zelda went back to the cellar.") == pytest.approx(5 / 7)

@@ -76,3 +76,38 @@ def test_resume_without_a_checkpoint_is_an_input_error(tmp_path):
 
     with pytest.raises(InputError):
         trainer.run(parse("--task", "qa1", "--out", str(tmp_path / "none"), "--resume"))
+
+
+def test_short_vt_run_follows_every_chain_hop_on_held_out_chains(tmp_path):
+    out = tmp_path / "vt"
+    args = parse("--task", "vt", "--out", str(out), "--steps", "150", "--batch-size", "16", "--warmup", "20",
+                 "--lr", "3e-3", "--train-limit", "300", "--eval-limit", "50", *SMALL)
+    assert trainer.run(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    # Fresh chains of five random five-letter names: every name must be copied right, in chain order.
+    assert metrics["n"] == 50 and metrics["supporting_facts_hit"] >= 0.9, metrics
+    assert metrics["accuracy"] >= 0.5, metrics
+    model = MemReasoner.load(out)
+    assert model.config.answer_from == "each" and model.config.hops == 5
+    lines = ["VAR QWERT = 31337.", "The grass is green.", "VAR ASDFG = VAR QWERT.", "VAR ZXCVB = VAR ASDFG.",
+             "The sky is blue.", "VAR POIUY = VAR ZXCVB.", "VAR LKJHG = VAR POIUY."]
+    answer = model.answer_question(lines, "Find all variables that are assigned the value 31337 in the text above.")
+    assert answer.hops == [0, 2, 3, 5, 6]  # IU drops the filler; one hop per statement, in order
+
+
+def test_augment_adds_generated_stories_to_the_bAbI_questions(tmp_path):
+    out = tmp_path / "aug"
+    args = parse("--task", "qa1", "--out", str(out), "--steps", "2", "--batch-size", "4", "--train-limit", "20",
+                 "--augment", "3", "--eval-limit", "4", *SMALL)
+    assert trainer.run(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_questions"] == 20 + 3 * 5  # five questions per generated story
+    assert "3 generated stories" in metrics["train_data"]
+
+
+@pytest.mark.parametrize("flags", [["--augment", "-1"], ["--task", "vt", "--augment", "2"]])
+def test_bad_training_data_flags_are_input_errors(tmp_path, flags):
+    from memreasoner.errors import InputError
+
+    with pytest.raises(InputError):
+        trainer.run(parse("--task", "qa1", "--out", str(tmp_path / "bad"), *flags))

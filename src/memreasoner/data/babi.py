@@ -175,6 +175,30 @@ UNSEEN_NAMES = ("Alice", "Oliver", "Grace", "Henry")
 UNSEEN_PLACES = ("attic", "cellar", "library", "garage", "porch", "studio")
 UNSEEN_OBJECTS = ("umbrella", "lantern", "violin")
 
+# Training-time variety (`memreasoner train --augment N`): pools disjoint from both sets above, each
+# generated story drawing its own four names, six places and three objects from them. Trained on bAbI's
+# four names alone, the hops learn four name directions and cannot follow a fifth; trained on many,
+# they must follow whichever name the line holds.
+VARIED_NAMES = tuple("""
+Aaron Abigail Adam Adrian Agnes Albert Alan Amelia Andrew Angela Anna Arthur Audrey Barbara Benjamin Bernard
+Beatrice Brian Bruce Caleb Carl Caroline Catherine Charles Charlotte Chloe Christopher Clara Claire Colin Connor
+Dana David Deborah Dennis Diana Donald Dorothy Douglas Edgar Edith Edward Eleanor Elijah Elizabeth Ellen Emily Emma
+Eric Ethan Eugene Evelyn Felix Fiona Frank Frederick Gabriel George Gerald Gloria Gordon Hannah Harold Harriet Hazel
+Helen Howard Hugo Ian Irene Isaac Isabel Ivan Jack Jacob James Jane Jasper Jean Jeffrey Jessica Joan Joseph Joshua
+Joyce Judith Julia Julian Justin Karen Kate Keith Kenneth Laura Lawrence Leo Leonard Lillian Linda Lucas Lucy Luke
+Lydia Margaret Marcus Martha Martin Matthew Maya Megan Melissa Michael Miriam Molly Nathan Neil Nicholas Nina Noah
+Norman Olivia Oscar Owen Patricia Patrick Paul Pauline Peter Philip Rachel Ralph Raymond Rebecca Richard Robert
+Roger Rose Ruth Samuel Sarah Sebastian Simon Sophia Stella Stephen Susan Sylvia Theodore Thomas Timothy Ursula
+Valerie Victor Vincent Violet Walter Wendy William Yvonne Zachary Zoe""".split())
+VARIED_PLACES = tuple("""
+balcony barn basement bakery cabin cafeteria chapel classroom closet corridor courtyard den greenhouse gym
+laboratory laundry lobby lounge museum nursery orchard pantry parlor patio playroom sauna shed stable storeroom
+sunroom terrace theater tower vault veranda warehouse workshop yard""".split())
+VARIED_OBJECTS = tuple("""
+anchor backpack basket blanket book bottle bucket camera candle clock compass cup drum feather flute guitar hammer
+helmet kettle key ladder lamp mirror notebook painting pillow radio ring rope saddle scarf shovel spoon telescope
+trumpet vase wallet whistle""".split())
+
 
 def generate_babi(
     task: str,
@@ -202,6 +226,18 @@ def generate_babi(
     for _ in range(n_stories):
         out.extend(write_story(rng, list(names), list(places), list(objects), questions_per_story))
     return "\n".join(out) + "\n"
+
+
+def generate_varied_babi(task: str, n_stories: int, seed: int = 0) -> str:
+    """`n_stories` qa1/qa2 stories, each with its own names, places and objects drawn from the VARIED pools."""
+    rng = np.random.default_rng(seed)
+    stories = []
+    for _ in range(n_stories):
+        names, places, objects = (list(rng.choice(pool, size, replace=False)) for pool, size in
+                                  ((VARIED_NAMES, 4), (VARIED_PLACES, 6), (VARIED_OBJECTS, 3)))
+        stories.append(generate_babi(task, 1, names=names, places=places, objects=objects,
+                                     seed=int(rng.integers(2**32))))
+    return "".join(stories)
 
 
 def _check_vocabulary(task: str, names: Sequence[str], places: Sequence[str], objects: Sequence[str]) -> None:

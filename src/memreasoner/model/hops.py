@@ -89,10 +89,10 @@ class HopReader(nn.Module):
         return logits.masked_fill(pad, float("-inf"))
 
     def forward(self, memory: EpisodicMemory, written: Memory, keys: torch.Tensor, lengths: torch.Tensor,
-                zq: torch.Tensor, hard: bool = False) -> HopResult:
+                zq: torch.Tensor, hard: bool = False, stop: bool = True) -> HopResult:
         """keys: [B, N, C] the written z~; lengths: [B]; zq: [B, C] question latents.
 
-        hard=True is inference: one-hot attention and the stopping threshold.
+        hard=True is inference: one-hot attention and (unless stop=False) the stopping threshold.
         """
         B, N, _ = keys.shape
         pad = padding_mask(lengths, N)
@@ -121,7 +121,7 @@ class HopReader(nn.Module):
                     q = q + self.alpha * self.hop_map(torch.einsum("bn,bnc->bc", at, keys))
         logits, attention, readouts = torch.stack(logits, 1), torch.stack(attention, 1), torch.stack(readouts, 1)
         used = torch.full((B,), self.hops, dtype=torch.long, device=keys.device)
-        if hard and self.hops > 1:
+        if hard and stop and self.hops > 1:
             # First hop t >= 1 whose readout direction moved less than the threshold: stop at t - 1.
             unit = F.normalize(readouts, dim=-1)
             still = (unit[:, 1:] - unit[:, :-1]).norm(dim=-1) < self.threshold  # [B, T-1]

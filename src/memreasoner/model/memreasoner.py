@@ -41,6 +41,7 @@ from .relevance import RelevanceFilter
 from .temporal import TemporalEncoding
 
 STATIC_FOLDER = "static"
+ANSWER_FROM = ("last", "each")
 
 
 @dataclass
@@ -74,6 +75,9 @@ class MemReasonerConfig:
     decoder_heads: int = 4
     decoder_config: dict = field(default_factory=dict)  # the GPT2Config actually built (filled in)
     max_answer_tokens: int = 8
+    # (P: the last hop's line) | each (open, for vt): every hop's line is decoded and the outputs joined
+    # by spaces, for answers that name one item per hop (a variable chain); every hop then runs (no early stop)
+    answer_from: str = "last"
     copy: bool = True  # (open) pointer-generator copying from the chosen line's text, see copy.py
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
     iu: bool = True
@@ -143,6 +147,8 @@ class MemReasoner(nn.Module, Reader):
         if c.relevance == "template" and c.relevance_bank and not c.relevance_templates:
             raise InputError("this checkpoint was fitted before the template relevance score; retrain it or use relevance=knn")
         self.hop.hops, self.hop.alpha, self.hop.threshold = c.hops, c.alpha, c.stop_threshold
+        if c.answer_from not in ANSWER_FROM:
+            raise InputError(f"answer_from must be one of {ANSWER_FROM}, not {c.answer_from!r}")
         if self.first_pass is not None:
             self.first_pass.keep, self.first_pass.min_lines = c.first_pass_keep, c.first_pass_min_lines
         elif c.first_pass:
@@ -164,7 +170,7 @@ class MemReasoner(nn.Module, Reader):
         z = nn.utils.rnn.pad_sequence(stories, batch_first=True)  # [B, N, C], zero padding
         zt = self.temporal(z, lengths)
         written = self.memory.write(zt)
-        hops = self.hop(self.memory, written, zt, lengths, zq, hard=hard)
+        hops = self.hop(self.memory, written, zt, lengths, zq, hard=hard, stop=self.config.answer_from == "last")
         return ReadOut(hops, z, zt, lengths, written)
 
     def recall(self, out: ReadOut, line: torch.Tensor) -> torch.Tensor:
@@ -238,21 +244,26 @@ class MemReasoner(nn.Module, Reader):
         out = [Answer(text="", trace={"kept_lines": 0}) for _ in items]
         live = [b for b in range(len(items)) if kept[b]]  # a story with no lines gets an empty answer
         if live:
-            read = self.read([stories[b] for b in live], zq[live], hard=True)
-            hops = read.hops
-            latent = torch.einsum("bn,bnc->bc", hops.final, read.z)  # the chosen line's original latent
-            prompts = [self.decoder.answer_tokens(items[b][1])[0] for b in live]
+            hops = self.read([stories[b] for b in live], zq[live], hard=True).hops
+            # What is decoded: the last used hop's line of each story, or every hop's line (answer_from=each).
+            rows = [(j, t) for j in range(len(live))
+                    for t in (range(int(hops.used[j])) if self.config.answer_from == "each" else [int(hops.used[j]) - 1])]
+            story = [live[j] for j, _ in rows]
+            line = [int(hops.lines[j, t]) for j, t in rows]  # index into the story's kept lines
+            latent = torch.stack([stories[b][i] for b, i in zip(story, line)])  # the chosen lines' original latents
+            prompts = [self.decoder.answer_tokens(items[b][1])[0] for b in story]
             source = None
-            if self.config.copy:  # the decoder may copy from the text of the line the last hop chose
-                chosen = hops.lines.gather(1, (hops.used - 1)[:, None]).squeeze(1)  # [B]
-                texts = [items[b][0][kept[b][int(i)]] for b, i in zip(live, chosen)]
+            if self.config.copy:  # the decoder may copy from the text of the line it is conditioned on
+                texts = [items[b][0][kept[b][i]] for b, i in zip(story, line)]
                 source = CopySource.from_lines([[self.decoder.copy_tokens(t)] for t in texts],
-                                               torch.ones(len(live), 1, device=self.device))
+                                               torch.ones(len(rows), 1, device=self.device))
             generated = self.decoder.generate(latent, prompts, self.config.max_answer_tokens, source)
+            parts: dict[int, list[str]] = {}
+            for (j, _), ids in zip(rows, generated):
+                parts.setdefault(j, []).append(self.decoder.decode(ids))
             for j, b in enumerate(live):
-                used = int(hops.used[j])
-                line_ids = [kept[b][i] for i in hops.lines[j, :used].tolist()]
-                out[b] = Answer(text=self.decoder.decode(generated[j]), hops=line_ids,
+                line_ids = [kept[b][i] for i in hops.lines[j, :int(hops.used[j])].tolist()]
+                out[b] = Answer(text=" ".join(parts[j]), hops=line_ids,
                                 trace={"kept_lines": len(kept[b]), "hop_lines": [items[b][0][i] for i in line_ids]})
         shared = (time.perf_counter() - t0 - sum(own_seconds)) / len(items)
         for a, own in zip(out, own_seconds):

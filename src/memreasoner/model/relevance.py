@@ -70,7 +70,9 @@ Streaming: lines are encoded and scored `stream_lines` at a time, and only the r
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import torch
@@ -90,28 +92,68 @@ def words(line: str) -> tuple[str, ...]:
 def fit_templates(lines: Sequence[str]) -> list[str]:
     """The training lines with every position that varies between them made a slot.
 
-    A position is a slot when two lines of the same length differ there and nowhere else (slots
+    Positions become slots when two lines of the same length differ there and nowhere else (slots
     already found count as equal). Repeating this until nothing changes turns "Mary went to the
     kitchen." and its neighbours into "* * to the * .": names, verbs and places are slots because
-    training fills them with several words, "to the" stays because it never varies. Returned as
+    training fills them with several words, "to the" stays because it never varies. Lines with two
+    free words need two positions at once, since random names never repeat to vary one alone: "VAR
+    QWERT = VAR ASDFG." and "VAR ZXCVB = VAR POIUY." become "VAR * = VAR * .". A two-position merge
+    happens only once single positions have nothing left to merge, and only when at least half of
+    the template's words stay fixed: "* * to the * ." and "* put down the * ." stay apart, where
+    "* * * the * ." would take any six-word sentence with "the" in it for a story line.
+    A template that a more general one covers is dropped (it never scores higher). Returned as
     space-joined words, the form the config stores.
     """
     templates = {words(line) for line in lines}
     changed = True
     while changed:
-        changed = False
-        for i in range(max(map(len, templates), default=0)):
-            fillers: dict[tuple, set[str]] = {}
-            for t in templates:
-                if len(t) > i:
-                    fillers.setdefault((t[:i], t[i + 1:]), set()).add(t[i])
-            merged = set()
-            for t in templates:
-                if len(t) > i and t[i] != SLOT and len(fillers[t[:i], t[i + 1:]]) > 1:
-                    t, changed = t[:i] + (SLOT,) + t[i + 1:], True
-                merged.add(t)
-            templates = merged
-    return sorted(" ".join(t) for t in templates)
+        while changed:  # single positions, to a fixed point
+            changed = False
+            for i in range(max(map(len, templates), default=0)):
+                templates, merged = _merge_at(templates, (i,))
+                changed |= merged
+        for pair in itertools.combinations(range(max(map(len, templates), default=0)), 2):
+            templates, merged = _merge_at(templates, pair)
+            changed |= merged
+    general = [t for t in templates if SLOT in t]
+    kept = [t for t in templates
+            if not any(g != t and len(g) == len(t) and all(a in (SLOT, b) for a, b in zip(g, t)) for g in general)]
+    return sorted(" ".join(t) for t in kept)
+
+
+def _merge_at(templates: set[tuple[str, ...]], positions: tuple[int, ...]) -> tuple[set[tuple[str, ...]], bool]:
+    """Make `positions` slots in every template that another template equals everywhere else while
+    differing at each of `positions`. Returns (templates, whether any changed)."""
+    def split(t):
+        return tuple(w for k, w in enumerate(t) if k not in positions), tuple(t[k] for k in positions)
+
+    # Per group of templates equal outside `positions`: how many there are, and how many share each
+    # word (or pair of words) there. Whether some member differs at *every* position is then a count
+    # (inclusion-exclusion), not a scan of the group.
+    counts: dict = Counter()
+    for t in templates:
+        if len(t) > positions[-1]:
+            rest, own = split(t)
+            key = (len(t), rest)
+            counts[key] += 1
+            for k, w in enumerate(own):
+                counts[key, k, w] += 1
+            if len(own) == 2:
+                counts[key, own] += 1
+    out, changed = set(), False
+    for t in templates:
+        if len(t) > positions[-1]:
+            rest, own = split(t)
+            key = (len(t), rest)
+            differing = counts[key] - sum(counts[key, k, w] for k, w in enumerate(own))
+            if len(own) == 2:
+                differing += counts[key, own]
+            if differing > 0 and any(w != SLOT for w in own):
+                general = tuple(SLOT if k in positions else w for k, w in enumerate(t))
+                if len(positions) == 1 or 2 * sum(w != SLOT for w in general) >= len(general):
+                    t, changed = general, True
+        out.add(t)
+    return out, changed
 
 
 class TemplateMatcher:

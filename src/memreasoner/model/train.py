@@ -55,7 +55,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ..data.babi import BabiSample, load_babi
+from ..data.babi import BabiSample, generate_varied_babi, load_babi, parse_babi
+from ..data.ruler import build_vt
 from ..device import resolve_device
 from ..errors import InputError
 from ..metrics import exact_match
@@ -69,10 +70,17 @@ TRAINER_FILE, METRICS_FILE = "trainer.pt", "metrics.json"
 # Per-task defaults: hop cap (open: 1 for qa1, 2 for qa2), SF fraction (P), training set and length.
 # qa1 is learned from the 1k set in 400 steps; qa2 overfits the 1k set (93.6% held out after 800
 # steps) and needs the 10k one (98.8% after 800 steps).
+# vt (RULER Variable Tracking) trains on generated bare chains of five statements (RULER's default:
+# four hops after the value), one hop per statement, every hop's line decoded (answer_from=each).
 TASK_DEFAULTS = {
     "qa1": {"hops": 1, "sf_fraction": 0.0, "variant": "en", "steps": 400},
     "qa2": {"hops": 2, "sf_fraction": 0.01, "variant": "en-10k", "steps": 1000},
+    "vt": {"hops": 5, "sf_fraction": 0.01, "variant": None, "steps": 600, "train_samples": 2000,
+           "answer_from": "each"},
 }
+# Seeds of the generated vt chains, offset from the benchmark's (build_vt seeds by (seed, length, number)),
+# so that training and held-out chains are never the ones a `memreasoner build --task vt` test holds.
+VT_TRAIN_SEED, VT_HELD_OUT_SEED = 1_000_000, 2_000_000
 DEFAULT_LR, DEFAULT_BATCH = 1e-3, 32
 
 
@@ -81,6 +89,9 @@ def add_arguments(group) -> None:
     a("--variant", default=None, choices=["en", "en-10k"], help="bAbI training set, 1k or 10k questions "
       "(default: en for qa1, en-10k for qa2)")
     a("--train-limit", type=int, default=None, help="use only the first N training questions")
+    a("--augment", type=int, default=0, metavar="N", help="also train on N generated stories whose names, places "
+      "and objects vary from story to story (never the unseen-answer test words): what lets the hops follow "
+      "names they were not trained on (default 0: the bAbI file alone, as the paper)")
     a("--sf-fraction", type=float, default=None, help="fraction of questions with supporting-fact labels "
       "(default: 0 for qa1, 0.01 for qa2)")
     a("--order-weight", type=float, default=1.0, help="weight of the ordering (supporting-fact) loss")
@@ -128,7 +139,8 @@ def model_config(args) -> MemReasonerConfig:
         hops=args.hops if args.hops is not None else task["hops"], alpha=args.alpha, hop_update=args.hop_update,
         stop_threshold=args.stop_threshold, select=args.select, decoder=args.decoder,
         decoder_layers=args.decoder_layers, decoder_dim=args.decoder_dim, decoder_heads=args.decoder_heads,
-        copy=args.copy, iu=args.iu, eta=args.eta, relevance=args.relevance, relevance_margin=args.relevance_margin)
+        copy=args.copy, answer_from=task.get("answer_from", "last"), iu=args.iu, eta=args.eta, relevance=args.relevance,
+        relevance_margin=args.relevance_margin)
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -136,8 +148,10 @@ def model_config(args) -> MemReasonerConfig:
 class Batch:
     stories: list[torch.Tensor]  # B x [N_b, C]
     zq: torch.Tensor  # [B, C]
-    prompts: list[list[int]]
+    prompts: list[list[int]]  # one per answer row: a question's answer, or (answer_from=each) each hop's part of it
     targets: list[list[int]]
+    answer_story: torch.Tensor  # [R] the story of each answer row
+    answer_hop: torch.Tensor  # [R] the hop whose line the row is decoded from
     line_prompts: list[list[int]]  # autoencoding: one line per story
     line_targets: list[list[int]]
     ae_line: torch.Tensor  # [B] which line is reconstructed
@@ -166,11 +180,19 @@ class TrainSet:
         self.line_tokens = [model.decoder.line_tokens(t) for t in sentences]
         self.samples = samples
         self.lines = [torch.tensor([self.sentence_id[t] for t in s.lines]) for s in samples]
-        self.answer_tokens = [model.decoder.answer_tokens(s.question, s.answer) for s in samples]
+        # One answer row per question (the last hop's), or one per hop whose parts the answer lists in order.
+        each = model.config.answer_from == "each"
+        self.hops = model.config.hops  # the order loss scores at most this many facts per question
+        self.answer_rows = self.hops if each else 1
+        self.answer_tokens = []
+        for s in samples:
+            parts = s.answer.split() if each else [s.answer]
+            if len(parts) != self.answer_rows:
+                raise InputError(f"answer {s.answer!r} has {len(parts)} parts, one per hop needs {self.hops}")
+            self.answer_tokens.append([model.decoder.answer_tokens(s.question, part) for part in parts])
         # The labelled subset is fixed for the whole run (P: "a fixed fraction of samples").
         n_labelled = round(sf_fraction * len(samples))
         self.labelled = set(random.Random(seed).sample(range(len(samples)), n_labelled))
-        self.hops = model.config.hops  # the order loss scores at most this many facts per question
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -194,11 +216,15 @@ class TrainSet:
             questions = self.encoder(self.question_text)
         stories = [sentences[self.lines[i]] for i in idx]
         ae_tokens = [self.line_tokens[int(self.lines[i][j])] for i, j in zip(idx, ae_line)]
+        answers = [(b, t, tokens) for b, i in enumerate(idx) for t, tokens in enumerate(self.answer_tokens[i])]
+        first_hop = self.hops - self.answer_rows  # the last hop, or hop 0 when every hop answers
         return Batch(
             stories=stories,
             zq=questions[[self.question_id[self.samples[i].question] for i in idx]],
-            prompts=[self.answer_tokens[i][0] for i in idx],
-            targets=[self.answer_tokens[i][1] for i in idx],
+            prompts=[p for _, _, (p, _) in answers],
+            targets=[t for _, _, (_, t) in answers],
+            answer_story=torch.tensor([b for b, _, _ in answers], dtype=torch.long),
+            answer_hop=torch.tensor([first_hop + t for _, t, _ in answers], dtype=torch.long),
             line_prompts=[p for p, _ in ae_tokens],
             line_targets=[t for _, t in ae_tokens],
             ae_line=torch.tensor(ae_line),
@@ -209,24 +235,61 @@ class TrainSet:
         )
 
 
+def training_questions(args, variant: str | None) -> tuple[list[BabiSample], str]:
+    """The training questions and where they come from: a bAbI train file (and --augment generated
+    stories), or for vt generated bare chains."""
+    if args.augment < 0:
+        raise InputError(f"--augment takes a number of stories, not {args.augment}")
+    if args.task == "vt":
+        if args.babi or args.augment:
+            raise InputError("vt trains on generated chains; --babi and --augment are for qa1 and qa2 "
+                             "(--train-limit sets how many chains)")
+        n = args.train_limit or TASK_DEFAULTS["vt"]["train_samples"]
+        return vt_questions(n, VT_TRAIN_SEED + args.seed), f"{n} generated chains"
+    path = Path(args.babi) if args.babi else babi_file(args.task, "train", variant)
+    samples = load_babi(path, args.task)[: args.train_limit]
+    if not args.augment:
+        return samples, str(path)
+    generated = generate_varied_babi(args.task, args.augment, seed=args.seed)
+    return samples + parse_babi(generated, args.task, source="generated stories"), f"{path} and {args.augment} generated stories"
+
+
+def held_out_questions(args, variant: str | None) -> tuple[list[BabiSample], str]:
+    """What the model is scored on when training ends: the bAbI test split, or fresh vt chains."""
+    if args.task == "vt":
+        n = args.eval_limit or 200
+        return vt_questions(n, VT_HELD_OUT_SEED + args.seed), f"{n} generated chains"
+    path = babi_file(args.task, "test", variant)
+    return load_babi(path, args.task)[: args.eval_limit], str(path)
+
+
+def vt_questions(n: int, seed: int) -> list[BabiSample]:
+    """n bare Variable Tracking chains (RULER's defaults: one chain, four hops) as training questions."""
+    return [BabiSample("vt", s.lines(), s.question, s.target, s.facts)
+            for s in build_vt(["0k"], n, seed=seed, progress=False)]
+
+
 # -- one step --------------------------------------------------------------------------------------
 def losses(model: MemReasoner, batch: Batch, negatives: int = 0) -> dict[str, torch.Tensor]:
     """Each loss summed over this batch's rows and divided by the global batch's count (batch.rows,
     batch.facts): on one process the batch means; on several, shares that add up to them."""
     device = model.device
     out = model.read([s.to(device) for s in batch.stories], batch.zq.to(device))
-    B = len(batch.prompts)
-    latent = torch.einsum("bn,bnc->bc", out.hops.final, out.z)  # soft pick of an original line latent
+    B, R = len(batch.line_prompts), len(batch.prompts)
+    story, hop = batch.answer_story.to(device), batch.answer_hop.to(device)
+    picked = out.hops.attention[story, hop]  # [R, N] each answer row's hop attention (training runs every hop)
+    latent = torch.einsum("rn,rnc->rc", picked, out.z[story])  # soft pick of an original line latent
     recall = model.recall(out, batch.ae_line.to(device))  # [B, N]
     ae_latent = torch.einsum("bn,bnc->bc", recall, out.z)
-    # One decoder pass for both: answers in rows :B, reconstructions in rows B:. A copy decoder copies
-    # from the story's lines, weighted as the latent was picked: by the last hop, by the recall.
-    weights = torch.cat([out.hops.final, recall])
-    source = (CopySource.from_lines(batch.line_ids, weights, torch.arange(B).repeat(2))
+    # One decoder pass for both: answers in rows :R, reconstructions in rows R:. A copy decoder copies
+    # from the story's lines, weighted as the latent was picked: by the answer row's hop, by the recall.
+    weights = torch.cat([picked, recall])
+    source = (CopySource.from_lines(batch.line_ids, weights, torch.cat([story.cpu(), torch.arange(B)]))
               if model.config.copy else None)
     per_row = model.decoder.loss(torch.cat([latent, ae_latent]), batch.prompts + batch.line_prompts,
                                  batch.targets + batch.line_targets, negatives, source)
-    parts = {"answer": per_row[:B].sum() / batch.rows, "autoencode": per_row[B:].sum() / batch.rows}
+    # A question's answer loss is the mean over its answer rows (one, or one per hop).
+    parts = {"answer": per_row[:R].sum() / (batch.rows * R / B), "autoencode": per_row[R:].sum() / batch.rows}
     logits, labels = [], []
     for b, support in enumerate(batch.support):
         for t, fact in enumerate(support[: out.hops.logits.shape[1]]):
@@ -342,9 +405,7 @@ def lr_lambda(warmup: int, steps: int):
 
 def run(args) -> int:
     if args.task not in TASK_DEFAULTS:
-        # vt's answer is one variable name per chain line, and the decoder copies from one line only.
-        raise InputError(f"--task {args.task}: MemReasoner trains on {', '.join(TASK_DEFAULTS)} (vt answers name "
-                         "several lines; see README, known limits)")
+        raise InputError(f"--task {args.task}: MemReasoner trains on {', '.join(TASK_DEFAULTS)}")
     with launch(args.device) as ranks:
         return train(args, ranks)
 
@@ -374,13 +435,12 @@ def train(args, ranks: Ranks) -> int:
         model = MemReasoner(model_config(args)).to(device)
         state = None
 
-    train_path = Path(args.babi) if args.babi else babi_file(args.task, "train", variant)
-    samples = load_babi(train_path, args.task)[: args.train_limit]
+    samples, train_source = training_questions(args, variant)
     sf_fraction = args.sf_fraction if args.sf_fraction is not None else defaults["sf_fraction"]
     t0 = time.perf_counter()
     data = TrainSet(samples, model, sf_fraction, args.seed)
     if ranks.main:
-        print(f"{len(data)} training questions from {train_path} ({len(data.sentence_id)} distinct sentences encoded "
+        print(f"{len(data)} training questions from {train_source} ({len(data.sentence_id)} distinct sentences encoded "
               f"in {time.perf_counter() - t0:.1f}s); {len(data.labelled)} with supporting-fact labels"
               + (f"; {ranks.world} processes share each batch of {batch_size}" if ranks.world > 1 else ""))
     if state is None:
@@ -428,8 +488,7 @@ def train(args, ranks: Ranks) -> int:
                 (folder / name).write_text(json.dumps(obj, indent=2) + "\n")
         model.save(out, extra=write)
 
-    test_path = babi_file(args.task, "test", variant)
-    test = load_babi(test_path, args.task)[: args.eval_limit]
+    test, test_source = held_out_questions(args, variant)
     curve = state.get("curve", []) if state is not None else []
 
     model.train()
@@ -472,8 +531,8 @@ def train(args, ranks: Ranks) -> int:
     t = time.perf_counter()
     metrics = accuracy(model, test)
     metrics.update(task=args.task, steps=step, train_seconds=round(elapsed, 1),
-                   eval_seconds=round(time.perf_counter() - t, 1), train_questions=len(data), train_file=str(train_path),
-                   held_out=str(test_path), sf_fraction=sf_fraction, processes=ranks.world, curve=curve)
+                   eval_seconds=round(time.perf_counter() - t, 1), train_questions=len(data), train_data=train_source,
+                   held_out=test_source, sf_fraction=sf_fraction, processes=ranks.world, curve=curve)
     checkpoint({METRICS_FILE: metrics})
     print(f"step {step}, {elapsed / 60:.1f} min: held-out accuracy {metrics['accuracy']:.3f} "
           f"(supporting facts hit {metrics['supporting_facts_hit']:.3f}) on {metrics['n']} {args.task} test questions; "

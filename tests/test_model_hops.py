@@ -35,11 +35,19 @@ def test_padding_is_never_chosen_and_soft_attention_sums_to_one():
 def test_literal_readout_update_cannot_move_the_second_hop():
     # With an exact pinv the readout is already in the written span: q + alpha r reads back along r.
     mem, reader, keys, lengths, written = setup(update="readout")
-    out = reader(mem, written, keys, lengths, torch.randn(2, 32), hard=True)
+    reader.revisit = True
+    query = torch.randn(2, 32)
+    out = reader(mem, written, keys, lengths, query, hard=True)
     assert torch.equal(out.lines[:, 0], out.lines[:, 1])
     assert out.used.tolist() == [1, 1]  # the stopping threshold sees the readout stand still
     # When every hop's line is decoded (answer_from=each) every hop runs, standing still or not.
     assert reader(mem, written, keys, lengths, torch.randn(2, 32), hard=True, stop=False).used.tolist() == [2, 2]
+    # Barred from revisiting (the default), the second hop takes the next nearest line instead.
+    reader.revisit = False
+    barred = reader(mem, written, keys, lengths, query, hard=True)
+    assert torch.equal(barred.lines[:, 0], out.lines[:, 0]) and (barred.lines[:, 1] != barred.lines[:, 0]).all()
+    second = torch.stack([barred.logits[b, 1] for b in range(2)])
+    assert torch.isinf(second.gather(1, out.lines[:, :1])).all()  # the first hop's line is out of reach
 
 
 @pytest.mark.parametrize("update", ["line", "mapped"])

@@ -68,6 +68,7 @@ class MemReasonerConfig:
     stop_threshold: float = 1e-3
     select: str = "soft"  # soft | straight (training only; inference is always argmax)
     beta: float = 10.0  # initial inverse temperature of the nearest-line softmax (learned)
+    hop_revisit: bool = False  # may a later hop land on a line an earlier one chose (inference; hops.py)
     # decoder (P: GPT-2 conditioned on the latent, Larimar-style)
     decoder: str = ""  # local folder with pretrained GPT-2 weights; "" = the small config below
     decoder_layers: int = 2
@@ -124,7 +125,7 @@ class MemReasoner(nn.Module, Reader):
         self.temporal = TemporalEncoding(dim, config.temporal, config.gru_hidden)
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
-                             config.select, config.beta)
+                             config.select, config.beta, config.hop_revisit)
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
             self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config), copy=config.copy)
         else:
@@ -146,7 +147,7 @@ class MemReasoner(nn.Module, Reader):
             raise InputError(str(e)) from None
         if c.relevance == "template" and c.relevance_bank and not c.relevance_templates:
             raise InputError("this checkpoint was fitted before the template relevance score; retrain it or use relevance=knn")
-        self.hop.hops, self.hop.alpha, self.hop.threshold = c.hops, c.alpha, c.stop_threshold
+        self.hop.hops, self.hop.alpha, self.hop.threshold, self.hop.revisit = c.hops, c.alpha, c.stop_threshold, c.hop_revisit
         if c.answer_from not in ANSWER_FROM:
             raise InputError(f"answer_from must be one of {ANSWER_FROM}, not {c.answer_from!r}")
         if self.first_pass is not None:

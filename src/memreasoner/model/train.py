@@ -101,6 +101,8 @@ def add_arguments(group) -> None:
     a("--augment", type=int, default=0, metavar="N", help="also train on N generated stories whose names, places "
       "and objects vary from story to story (never the unseen-answer test words): what lets the hops follow "
       "names they were not trained on (default 0: the bAbI file alone, as the paper)")
+    a("--chains", type=int, default=1, help="vt: chains per training sample, the queried one and distractor chains "
+      "interleaved with it (1: RULER's default test shape)")
     a("--sf-fraction", type=float, default=None, help="fraction of questions with supporting-fact labels "
       "(default: 0 for qa1, 0.01 for qa2)")
     a("--order-weight", type=float, default=1.0, help="weight of the ordering (supporting-fact) loss")
@@ -249,12 +251,14 @@ def training_questions(args, variant: str | None) -> tuple[list[BabiSample], str
     stories), or for vt generated bare chains."""
     if args.augment < 0:
         raise InputError(f"--augment takes a number of stories, not {args.augment}")
+    if args.task != "vt" and args.chains != 1:
+        raise InputError("--chains is for vt (variable chains per training sample)")
     if args.task == "vt":
         if args.babi or args.augment:
             raise InputError("vt trains on generated chains; --babi and --augment are for qa1 and qa2 "
                              "(--train-limit sets how many chains)")
         n = args.train_limit or TASK_DEFAULTS["vt"]["train_samples"]
-        return vt_questions(n, VT_TRAIN_SEED + args.seed), f"{n} generated chains"
+        return vt_questions(n, VT_TRAIN_SEED + args.seed, args.chains), f"{n} generated samples of {args.chains} chain(s)"
     path = Path(args.babi) if args.babi else babi_file(args.task, "train", variant)
     samples = load_babi(path, args.task)[: args.train_limit]
     if not args.augment:
@@ -267,15 +271,15 @@ def held_out_questions(args, variant: str | None) -> tuple[list[BabiSample], str
     """What the model is scored on when training ends: the bAbI test split, or fresh vt chains."""
     if args.task == "vt":
         n = args.eval_limit or 200
-        return vt_questions(n, VT_HELD_OUT_SEED + args.seed), f"{n} generated chains"
+        return vt_questions(n, VT_HELD_OUT_SEED + args.seed, args.chains), f"{n} generated samples of {args.chains} chain(s)"
     path = babi_file(args.task, "test", variant)
     return load_babi(path, args.task)[: args.eval_limit], str(path)
 
 
-def vt_questions(n: int, seed: int) -> list[BabiSample]:
-    """n bare Variable Tracking chains (RULER's defaults: one chain, four hops) as training questions."""
+def vt_questions(n: int, seed: int, chains: int = 1) -> list[BabiSample]:
+    """n bare Variable Tracking samples (four hops after the value, RULER's default) as training questions."""
     return [BabiSample("vt", s.lines(), s.question, s.target, s.facts)
-            for s in build_vt(["0k"], n, seed=seed, progress=False)]
+            for s in build_vt(["0k"], n, seed=seed, n_chains=chains, progress=False)]
 
 
 # -- one step --------------------------------------------------------------------------------------

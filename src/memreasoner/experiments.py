@@ -65,7 +65,7 @@ EXPERIMENTS = {e.name: e for e in [
                 TestSet("qa2", "qa2", ["1k", "4k", "16k"], TO_128K[1:])]),
     Experiment("unseen", "(f) unseen answers: trained on the bAbI vocabulary (and, -varied, also on generated stories "
                "with other varied words), tested on names, places, objects never seen in training",
-               [Variant("qa1", "qa1"), Variant("qa1-varied", "qa1", ["--augment", "1000"]),
+               [Variant("qa1", "qa1"), Variant("qa1-varied", "qa1", ["--augment", "1000", "--steps", "800"]),
                 Variant("qa2", "qa2"), Variant("qa2-varied", "qa2", ["--augment", "3000", "--steps", "1500"])],
                [TestSet("qa1-unseen", "qa1", SHORT, SHORT, unseen=True),
                 TestSet("qa2-unseen", "qa2", SHORT, SHORT, unseen=True)]),

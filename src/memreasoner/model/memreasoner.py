@@ -3,6 +3,7 @@
     lines --encoder--> z [N, C] --(IU: keep relevant lines)--> temporal --> z~ [N, C] --> write M
     question --encoder--> z_q --> hops: read, update query, nearest line per hop
     decoder(question | latent of the last hop's line, ORIGINAL z, not z~) --> answer
+    (answer_from=each, for vt: every hop's line decoded, the parts joined in hop order)
 
 A checkpoint is a folder: `config.json` (MemReasonerConfig, with "model": "memreasoner") and
 `model.safetensors` (every trained weight; the frozen encoder is named in the config, not copied),

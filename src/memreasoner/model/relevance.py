@@ -130,7 +130,7 @@ def _merge_at(templates: set[tuple[str, ...]], positions: tuple[int, ...]) -> tu
     # Per group of templates equal outside `positions`: how many there are, and how many share each
     # word (or pair of words) there. Whether some member differs at *every* position is then a count
     # (inclusion-exclusion), not a scan of the group.
-    counts: dict = Counter()
+    counts: Counter = Counter()
     for t in templates:
         if len(t) > positions[-1]:
             rest, own = split(t)

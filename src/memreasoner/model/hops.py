@@ -25,8 +25,9 @@ Query update (config `update`, open):
 Revisiting (config `hop_revisit`, open; default off): at inference a later hop may not land on a line
 an earlier hop chose, so the chosen lines are distinct, as qa2's two facts and a variable chain's
 statements always are. A hop that finds nothing new for an unseen name otherwise falls back on the
-line it came from: qa2 trained with --augment 3000, 100 unseen questions at 0k, 64% with revisits,
-74% without (bAbI questions 100% either way). Training's soft attention has no single chosen line
+line it came from: qa2 trained with --augment 3000, 100 unseen questions at 0k (`eval --unseen`), 49%
+with revisits, 63% without (another run: 64% / 70%); bAbI-only qa2 20% / 28%. An answer that was right
+cannot change: a right second hop never lands on the first hop's line. Training's soft attention has no single chosen line
 and its hops never need one twice, so training is the same either way.
 
 Nearest line, hard or soft (config `select`, open): argmax over the logits is the paper's mapping and

@@ -302,8 +302,8 @@ def losses(model: MemReasoner, batch: Batch, negatives: int = 0) -> dict[str, to
               if model.config.copy else None)
     per_row = model.decoder.loss(torch.cat([latent, ae_latent]), batch.prompts + batch.line_prompts,
                                  batch.targets + batch.line_targets, negatives, source)
-    # A question's answer loss is the mean over its answer rows (one, or one per hop).
-    parts = {"answer": per_row[:R].sum() / (batch.rows * R / B), "autoencode": per_row[R:].sum() / batch.rows}
+    rows_per_question = R // B  # 1, or one per hop (answer_from=each): a question's answer loss is their mean
+    parts = {"answer": per_row[:R].sum() / (batch.rows * rows_per_question), "autoencode": per_row[R:].sum() / batch.rows}
     logits, labels = [], []
     for b, support in enumerate(batch.support):
         for t, fact in enumerate(support[: out.hops.logits.shape[1]]):

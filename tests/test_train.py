@@ -30,12 +30,17 @@ def parse(*argv):
     return parser.parse_args(argv)
 
 
+def short_run(out, task: str, train_limit: int, eval_limit: int) -> dict:
+    """150 steps of a small model; the metrics.json it writes."""
+    args = parse("--task", task, "--out", str(out), "--steps", "150", "--batch-size", "16", "--warmup", "20",
+                 "--lr", "3e-3", "--train-limit", str(train_limit), "--eval-limit", str(eval_limit), *SMALL)
+    assert trainer.run(args) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
 def test_short_qa1_run_answers_held_out_stories_well_above_chance(tmp_path):
     out = tmp_path / "qa1"
-    args = parse("--task", "qa1", "--out", str(out), "--steps", "150", "--batch-size", "16", "--warmup", "20",
-                 "--lr", "3e-3", "--train-limit", "500", "--eval-limit", "100", *SMALL)
-    assert trainer.run(args) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = short_run(out, "qa1", train_limit=500, eval_limit=100)
     # 100 questions from the bAbI test split, never seen in training; chance is 1/6 (six places).
     assert metrics["n"] == 100 and metrics["steps"] == 150
     assert metrics["accuracy"] >= 0.9, metrics  # measured: 1.00 in ~10-20 s
@@ -80,10 +85,7 @@ def test_resume_without_a_checkpoint_is_an_input_error(tmp_path):
 
 def test_short_vt_run_follows_every_chain_hop_on_held_out_chains(tmp_path):
     out = tmp_path / "vt"
-    args = parse("--task", "vt", "--out", str(out), "--steps", "150", "--batch-size", "16", "--warmup", "20",
-                 "--lr", "3e-3", "--train-limit", "300", "--eval-limit", "50", *SMALL)
-    assert trainer.run(args) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = short_run(out, "vt", train_limit=300, eval_limit=50)
     # Fresh chains of five random five-letter names: every name must be copied right, in chain order.
     assert metrics["n"] == 50 and metrics["supporting_facts_hit"] >= 0.9, metrics
     assert metrics["accuracy"] >= 0.5, metrics

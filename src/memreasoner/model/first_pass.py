@@ -27,6 +27,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..paths import cache_dir
+from .relevance import top_in_order
 
 
 def static_model(encoder_path: str):
@@ -86,6 +87,6 @@ class StaticFirstPass(nn.Module):
             keep_idx = torch.cat([keep_idx, torch.arange(start, start + len(s))])
             keep_s = torch.cat([keep_s, s])
             if len(keep_s) > self.keep:
-                top = keep_s.topk(self.keep).indices
+                top = top_in_order(keep_s, self.keep)
                 keep_idx, keep_s = keep_idx[top], keep_s[top]
-        return sorted(keep_idx.tolist())
+        return keep_idx.tolist()

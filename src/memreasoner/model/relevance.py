@@ -156,6 +156,17 @@ def _merge_at(templates: set[tuple[str, ...]], positions: tuple[int, ...]) -> tu
     return out, changed
 
 
+def top_in_order(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Positions of the k highest `scores` (of lines in document order), ascending.
+
+    A stable sort of the reversed scores ranks tied lines latest first: a total order, so a running
+    top over a stream keeps the same lines as one pass over everything, even when template matches
+    tie at 1, and the latest facts are the ones a question is answered from.
+    """
+    rank = torch.sort(scores.flip(0), descending=True, stable=True).indices[:k]
+    return (len(scores) - 1 - rank).sort().values
+
+
 class TemplateMatcher:
     """The template part of the `template` score: the best fraction of a line's words that agree
     with a template of the same length (a slot agrees with any word)."""
@@ -243,12 +254,7 @@ class RelevanceFilter(nn.Module):
             idx = torch.arange(start, start + len(z))
             keep_idx, keep_z, keep_s = torch.cat([keep_idx, idx]), torch.cat([keep_z, z]), torch.cat([keep_s, s])
             if len(keep_s) > self.eta:
-                # The kept lines stay in document order, so a stable sort of the reversed scores ranks
-                # tied lines latest first: a total order, so streaming keeps the same lines as one
-                # pass even when template matches tie at 1, and the latest facts are the ones a
-                # question is answered from.
-                rank = torch.sort(keep_s.flip(0), descending=True, stable=True).indices[:self.eta]
-                top = (len(keep_s) - 1 - rank).sort().values
+                top = top_in_order(keep_s, self.eta)
                 keep_idx, keep_z, keep_s = keep_idx[top.cpu()], keep_z[top], keep_s[top]
         above = keep_s >= self.threshold  # the threshold only ever removes lines, never all of them
         if above.any():

@@ -178,3 +178,10 @@ def test_a_short_run_learns_to_copy_words_never_seen_in_training():
     texts, prompts, _, answers = batch(test_places, 32)
     generated = dec.generate(latent, prompts, max_new_tokens=6, source=one_line_source(dec, texts))
     assert [dec.decode(ids) for ids in generated] == answers
+
+
+def test_spaces_around_a_question_do_not_change_its_prompt(decoder):
+    # The real releases write "Where is the football? " (the bAbI file's trailing space).
+    plain = decoder.answer_tokens("Where is the football?", "kitchen")
+    assert decoder.answer_tokens("  Where is  the football? ", "kitchen") == plain
+    assert decoder.answer_tokens("Where is the football?\t\n", "kitchen") == plain

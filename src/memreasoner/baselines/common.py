@@ -24,7 +24,7 @@ from tqdm import tqdm
 from ..checkpoint import CONFIG_FILE, load_weights, read_config, save_folder
 from ..data.babi import BabiSample, load_babi
 from ..data.haystack import Context
-from ..data.sample import Sample
+from ..data.sample import Sample, normalize_question
 from ..data.tokens import gpt2_encoding
 from ..errors import InputError
 from ..metrics import exact_match
@@ -93,10 +93,10 @@ class TokenFormat:
         return [self.encode(line if i == 0 else " " + line) for i, line in enumerate(lines)]
 
     def lead(self, question: str) -> list[int]:
-        return self.encode(f"Question: {question}\n")
+        return self.encode(f"Question: {normalize_question(question)}\n")
 
     def prompt(self, question: str) -> list[int]:
-        return self.encode(f"\nQuestion: {question}\nAnswer:")
+        return self.encode(f"\nQuestion: {normalize_question(question)}\nAnswer:")
 
     def answer(self, answer: str) -> list[int]:
         return self.encode(" " + answer) + [self.eos]

@@ -15,6 +15,13 @@ from pathlib import Path
 from ..errors import InputError
 
 
+def normalize_question(text: str) -> str:
+    """A question as models read it: no leading or trailing space, single spaces inside. The real
+    releases write "Where is the football? " (the bAbI file's trailing space); a model must not
+    answer differently for it."""
+    return " ".join(text.split())
+
+
 @dataclass
 class Sample:
     input: str
@@ -26,6 +33,9 @@ class Sample:
     facts: list[int] = field(default_factory=list)  # line indices of the supporting facts, hop order
     story: list[int] = field(default_factory=list)  # line indices of every story sentence
     id: str = ""
+
+    def __post_init__(self) -> None:
+        self.question = normalize_question(self.question)
 
     def lines(self) -> list[str]:
         """The context as lines c_1..c_E, in document order."""

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
 
+from ..data.sample import normalize_question
 from ..data.tokens import gpt2_encoding
 from .copy import CopyHead, CopySource, Encoded
 
@@ -73,7 +74,7 @@ class LatentDecoder(nn.Module):
     # -- tokens -------------------------------------------------------------------------------------
     def answer_tokens(self, question: str, answer: str | None = None) -> tuple[list[int], list[int]]:
         """(prompt ids, target ids); the target ends with <|endoftext|>."""
-        prompt = [EOT] + self.encoding.encode_ordinary(question)
+        prompt = [EOT] + self.encoding.encode_ordinary(normalize_question(question))
         return prompt, ([] if answer is None else self.encoding.encode_ordinary(" " + answer) + [EOT])
 
     def line_tokens(self, line: str) -> tuple[list[int], list[int]]:

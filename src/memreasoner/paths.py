@@ -1,4 +1,6 @@
-"""Where data comes from: one data directory (flag `--data-dir` or env `MEMREASONER_DATA`).
+"""Where data comes from: one data directory, the first of
+    `--data-dir` > `$MEMREASONER_DATA` > ~/.cache/memreasoner/data (what `memreasoner download` writes)
+    > the small default shipped inside the package (data/embedded/), unpacked once into the cache dir.
 
 Layout expected under it (the layout of `memreasoner download` and of ../shared/data):
     babi/en/qa1_single-supporting-fact_{train,test}.txt  (and en-10k/, qa2_...)
@@ -7,18 +9,26 @@ Layout expected under it (the layout of `memreasoner download` and of ../shared/
     tokenizers/gpt2.tiktoken
 
 What the toolkit derives and keeps between runs (tokenised books, line embeddings, distilled static
-models) goes under one cache directory: env `MEMREASONER_CACHE`, default ~/.cache/memreasoner.
+models, the unpacked default data) goes under one cache directory: env `MEMREASONER_CACHE`, default
+~/.cache/memreasoner.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import lzma
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 from .errors import InputError
 
 ENV_VAR = "MEMREASONER_DATA"
-DEFAULT_DIR = Path.home() / ".cache" / "memreasoner" / "data"
+# xz-compressed files under their data-dir paths, and manifest.json: path -> stored file, SHA-256
+EMBEDDED_DIR = Path(__file__).resolve().parent / "data" / "embedded"
 
 TASK_FILES = {
     "qa1": "qa1_single-supporting-fact",
@@ -38,12 +48,75 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MEMREASONER_CACHE") or Path.home() / ".cache" / "memreasoner")
 
 
-def data_dir() -> Path:
+def download_dir() -> Path:
+    """Where `memreasoner download` puts the full data set when no folder is named."""
+    return cache_dir() / "data"
+
+
+def chosen_data_dir() -> Path | None:
+    """The folder the user named (`--data-dir`, else `$MEMREASONER_DATA`), if any."""
     if _data_dir_override is not None:
         return _data_dir_override
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR])
-    return DEFAULT_DIR
+    return None
+
+
+def data_dir() -> Path:
+    chosen = chosen_data_dir()
+    if chosen is not None:
+        return chosen
+    if download_dir().is_dir():
+        return download_dir()
+    return embedded_data_dir()
+
+
+def embedded_data_dir() -> Path:
+    """The embedded default, unpacked (on first use) into `cache_dir()/embedded-<content hash>/`."""
+    manifest = (EMBEDDED_DIR / "manifest.json").read_bytes()
+    target = cache_dir() / f"embedded-{hashlib.sha256(manifest).hexdigest()[:12]}"
+    if not target.is_dir():
+        _unpack(json.loads(manifest)["files"], target)
+    return target
+
+
+def _unpack(files: dict[str, dict], target: Path) -> None:
+    """Decompress and check every file into a temporary folder, then rename it to `target` in one step:
+    a process that loses a race to another one unpacking the same data keeps the winner's folder."""
+    print(f"memreasoner: unpacking the embedded default data into {target}", file=sys.stderr)
+    tmp = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        for rel, entry in files.items():
+            out = tmp / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(_embedded_bytes(rel, entry))
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not target.is_dir():  # not a race lost to another process: a real failure
+                raise
+    except OSError as err:
+        raise InputError(f"cannot unpack the embedded default data ({err.strerror or err}); set $MEMREASONER_CACHE "
+                         f"to a writable folder, or point --data-dir or ${ENV_VAR} at a data folder", target) from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _embedded_bytes(rel: str, entry: dict) -> bytes:
+    """One embedded file, decompressed and checked against the manifest's SHA-256."""
+    stored = EMBEDDED_DIR / entry["stored"]
+    try:
+        data = lzma.decompress(stored.read_bytes())
+    except (OSError, lzma.LZMAError) as err:
+        raise InputError(f"embedded data file unreadable ({err}); reinstall memreasoner", stored) from None
+    got = hashlib.sha256(data).hexdigest()
+    if got != entry["sha256"]:
+        raise InputError(f"embedded data checksum mismatch for {rel}: SHA-256 {got[:16]}..., the manifest says "
+                         f"{entry['sha256'][:16]}...; reinstall memreasoner", stored)
+    return data
 
 
 def _require(path: Path, what: str) -> Path:

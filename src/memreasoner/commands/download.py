@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import tarfile
-import urllib.error
-import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import InputError
-from ..paths import data_dir
+from ..paths import ENV_VAR, chosen_data_dir, download_dir
 
 BABI_ARCHIVE = "https://s3.amazonaws.com/text-datasets/babi_tasks_1-20_v1-2.tar.gz"
 _QA1 = "qa1_single-supporting-fact"
@@ -83,20 +81,26 @@ FILES = {
 def add_parser(sub) -> None:
     p = sub.add_parser("download", help="fetch bAbI, Gutenberg books and the GPT-2 BPE file (needs a network)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--dest", help="data folder to fill (default: --data-dir / $MEMREASONER_DATA / ~/.cache/memreasoner/data)")
+    p.add_argument("--dest", help="data folder to fill (default: --data-dir, else $MEMREASONER_DATA, else "
+                                  "~/.cache/memreasoner/data, which is then used in place of the embedded default)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    dest = Path(args.dest) if args.dest else data_dir()
-    for path in download(dest):
-        print(f"ok {path}")
-    print(f"data ready in {dest}; use it with --data-dir {dest} or MEMREASONER_DATA={dest}")
+    dest = Path(args.dest) if args.dest else chosen_data_dir() or download_dir()
+    download(dest, progress=print)
+    if dest == download_dir():
+        print(f"data ready in {dest}; memreasoner uses it by default (no --data-dir or ${ENV_VAR} needed)")
+    else:
+        print(f"data ready in {dest}; use it with --data-dir {dest} or {ENV_VAR}={dest}")
     return 0
 
 
 def fetch(url: str) -> bytes:
     """The bytes at `url`; an `InputError` (one line) when the network or the server fails."""
+    import urllib.error  # here, not at module level: every `memreasoner` command imports this module
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
             return response.read()
@@ -106,11 +110,14 @@ def fetch(url: str) -> bytes:
                          "laid out like ../shared/data and point --data-dir at it") from None
 
 
-def download(dest: Path) -> list[Path]:
-    """Fetch whatever is missing or damaged under `dest`; returns every file checked."""
-    done = []
+def download(dest: Path, progress: Callable[[str], None]) -> None:
+    """Fetch whatever is missing or damaged under `dest`. `progress` hears a line before each download
+    and one for each file found intact or installed."""
+    import tarfile
+
     missing_babi = {rel: sha for rel, sha in BABI_FILES.items() if not _is_intact(dest / rel, sha)}
     if missing_babi:
+        progress(f"fetching {BABI_ARCHIVE}")
         with tarfile.open(fileobj=io.BytesIO(fetch(BABI_ARCHIVE)), mode="r:gz") as archive:
             for rel, sha in missing_babi.items():
                 member = "tasks_1-20_v1-2/" + rel.removeprefix("babi/")
@@ -119,12 +126,13 @@ def download(dest: Path) -> list[Path]:
                 except (KeyError, AttributeError):
                     raise InputError(f"the bAbI archive has no {member}", BABI_ARCHIVE) from None
                 _install(dest / rel, data, sha, BABI_ARCHIVE)
-    done += [dest / rel for rel in BABI_FILES]
+    for rel in BABI_FILES:
+        progress(f"ok {dest / rel}")
     for rel, (url, sha) in FILES.items():
         if not _is_intact(dest / rel, sha):
+            progress(f"fetching {url}")
             _install(dest / rel, fetch(url), sha, url)
-        done.append(dest / rel)
-    return done
+        progress(f"ok {dest / rel}")
 
 
 def _sha256(data: bytes) -> str:

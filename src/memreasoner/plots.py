@@ -28,7 +28,7 @@ def heatmap(rows: dict[str, dict[str, float]], path: str | Path, title: str = ""
     ax.set_xlabel("context length (GPT-2 tokens)")
     if title:
         ax.set_title(title)
-    fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    # The saved image grows to hold whatever was drawn: a title or row labels wider than the grid are never cut.
+    fig.savefig(path, dpi=120, bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
 from .errors import InputError
+from .files import read_json
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
@@ -61,16 +63,22 @@ def read_config(path: str | Path, model: str) -> dict:
     config_file, weights = path / CONFIG_FILE, path / WEIGHTS_FILE
     if not config_file.is_file() or not weights.is_file():
         raise InputError(f"not a {model} checkpoint (needs {CONFIG_FILE} and {WEIGHTS_FILE})", path)
-    try:
-        return json.loads(config_file.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"config is not valid JSON ({err.msg})", config_file) from None
+    obj = read_json(config_file)
+    if not isinstance(obj, dict):
+        raise InputError(f"holds a JSON {type(obj).__name__}, not an object of {model} settings", config_file)
+    return obj
 
 
 def load_weights(module: nn.Module, path: str | Path) -> None:
-    """Read model.safetensors of folder `path` into `module`; every tensor must fit."""
+    """Read model.safetensors of folder `path` into `module`; every tensor must be there and fit."""
     weights = Path(path) / WEIGHTS_FILE
-    missing, unexpected = load_model(module, str(weights), strict=False)
+    try:
+        missing, unexpected = load_model(module, str(weights), strict=False)
+    except SafetensorError as err:  # truncated, or not a safetensors file at all
+        raise InputError(f"damaged weights file ({str(err).splitlines()[0]})", weights) from None
+    except RuntimeError as err:  # a tensor of another shape than the config builds
+        mismatch = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), str(err))
+        raise InputError(f"weights do not fit the config ({mismatch})", weights) from None
     if missing or unexpected:
         raise InputError(f"weights do not fit the config (missing {sorted(missing)[:3]}, unexpected "
                          f"{sorted(unexpected)[:3]})", weights)

@@ -2,33 +2,20 @@
 
 The evaluation harness only ever calls `Reader.answer`, `Reader.save` and `load_reader`: it never
 special-cases a model. A checkpoint is a folder holding `config.json` whose `"model"` key names the
-registered reader that wrote it, plus whatever weights that reader keeps (safetensors).
+reader that wrote it (see registry.py), plus whatever weights that reader keeps (safetensors).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import registry
 from .data.sample import Sample
 from .errors import InputError
-
-# name -> "module:Class". Each class subclasses Reader.
-REGISTRY: dict[str, str] = {
-    "memreasoner": "memreasoner.model.memreasoner:MemReasoner",
-    "rememr1": "memreasoner.agent.reader:RememR1Reader",
-    "memagent": "memreasoner.agent.reader:MemAgentReader",
-    "larimar": "memreasoner.baselines.larimar:Larimar",
-    "rmt": "memreasoner.baselines.rmt:RecurrentMemoryTransformer",
-    "mamba": "memreasoner.baselines.mamba:MambaLM",
-    "transformer": "memreasoner.baselines.transformer:FullAttentionTransformer",
-    "memn2n": "memreasoner.baselines.memn2n:MemN2N",
-    "retrieval": "memreasoner.baselines.retrieval:RetrieveThenRead",
-}
+from .files import read_json
 
 
 @dataclass
@@ -83,24 +70,17 @@ def _coerce(text: str, kind: type):
         raise InputError(f"expected a {kind.__name__}, got {text!r}") from None
 
 
-def reader_class(name: str) -> type[Reader]:
-    if name not in REGISTRY:
-        raise InputError(f"unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}")
-    module, cls = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), cls)
-
-
 def load_reader(spec: str, device: str = "cpu") -> Reader:
     """Load `NAME:PATH` or a checkpoint folder `PATH` (its config.json names the model)."""
     name, sep, path = spec.partition(":")
-    if not sep or name not in REGISTRY:
+    if not sep or name not in registry.MODELS:
         name, path = "", spec
     if not name:
         config = Path(path) / "config.json"
         if not config.is_file():
             raise InputError("not a checkpoint folder (no config.json); use NAME:PATH for other models", path)
-        try:
-            name = json.loads(config.read_text())["model"]
-        except (json.JSONDecodeError, KeyError):
-            raise InputError('config.json has no "model" key naming the reader', config) from None
-    return reader_class(name).load(path, device=device)
+        obj = read_json(config)
+        if not isinstance(obj, dict) or not isinstance(obj.get("model"), str):
+            raise InputError('no "model" key naming the reader', config)
+        name = obj["model"]
+    return registry.get(name).reader_class().load(path, device=device)

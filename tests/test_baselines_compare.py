@@ -8,7 +8,7 @@ import json
 import pytest
 
 from memreasoner.cli import main
-from memreasoner.compare import flags_for
+from memreasoner.studies.compare import flags_for
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,11 +6,11 @@ import argparse
 
 
 def add_parser(sub) -> None:
-    from ..compare import ALL_MODELS
+    from ..registry import MODELS, compared
 
     p = sub.add_parser("compare", help="train (or load) several models under one budget and evaluate them on the same samples",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--models", default=",".join(ALL_MODELS), help="comma-separated model names")
+    p.add_argument("--models", default=",".join(compared()), help=f"comma-separated, of: {', '.join(MODELS)}")
     p.add_argument("--task", default="qa1", help="qa1 or qa2")
     p.add_argument("--lengths", default="0k,1k,4k", help="comma-separated lengths, e.g. 0k,1k,2k,4k,8k,16k,32k,64k,128k")
     p.add_argument("--samples", type=int, default=20, help="test samples per length")
@@ -31,9 +31,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..compare import run_compare
     from ..data.haystack import parse_lengths
     from ..errors import InputError
+    from ..studies.compare import run_compare
 
     if args.threads:
         import torch

@@ -6,7 +6,7 @@ import argparse
 
 
 def add_parser(sub) -> None:
-    from ..experiments import EXPERIMENTS
+    from ..studies.experiments import EXPERIMENTS
 
     listing = "; ".join(f"{name}: {e.description}" for name, e in EXPERIMENTS.items())
     p = sub.add_parser("experiment", help="run one of the paper's experiments (train, build, evaluate, plot)",
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..data.haystack import parse_lengths
-    from ..experiments import run_experiment
+    from ..studies.experiments import run_experiment
 
     run_experiment(args.name, args.out or f"runs/experiments/{args.name}", full=args.full, samples=args.samples,
                    lengths=parse_lengths(args.lengths) if args.lengths else None,

@@ -1,7 +1,7 @@
 """The paper's experiments as configs: each names the models to train and the sets to test them on.
 
-`memreasoner experiment NAME` trains every variant (through `memreasoner train`, so an experiment
-is flags, not a copy of the training script), builds each test set once, evaluates every variant
+`memreasoner experiment NAME` trains every variant as `memreasoner train` would (training.train with
+the variant's flags: an experiment is flags, not a copy of the training script), builds each test set once, evaluates every variant
 on the sets of its task with the same samples, and writes `results.json`, `table.md` and
 `heatmap.png`. Defaults are small enough for a 2-core CPU; `--full` uses the paper's sizes
 (100 samples per length, every length).
@@ -9,11 +9,11 @@ on the sets of its task with the same samples, and writes `results.json`, `table
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
+from .common import lengths_of, load_or_build, markdown, percents, train_once, write_report
 
 
 @dataclass
@@ -81,27 +81,11 @@ def get_experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-def train_variant(variant: Variant, folder: Path, extra: list[str]) -> None:
-    """Train through the CLI so the experiment uses exactly what a user would run; keep what exists."""
-    from .cli import main
-
-    if (folder / "metrics.json").is_file():
-        return  # training finished in an earlier run of this experiment (it writes metrics.json last)
-    resume = ["--resume"] if (folder / "trainer.pt").exists() else []
-    code = main(["train", "--model", "memreasoner", "--task", variant.task, *variant.train, *extra,
-                 "--out", str(folder), *resume])
-    if code:
-        raise InputError(f"training variant {variant.name} failed (exit {code})", folder)
-
-
 def run_experiment(name: str, out: str | Path, full: bool = False, samples: int | None = None,
                    lengths: list[str] | None = None, train_flags: list[str] | None = None, seed: int = 0) -> dict:
     """Train, build, evaluate; return {"variants": {variant: {set: {length: accuracy}}}, ...}."""
-    from .data.haystack import build_benchmark
-    from .data.sample import read_samples, write_samples
-    from .evaluate import evaluate, save_results
-    from .plots import heatmap
-    from .reader import load_reader
+    from ..evaluate import evaluate, save_results
+    from ..reader import load_reader
 
     exp = get_experiment(name)
     out = Path(out)
@@ -110,17 +94,12 @@ def run_experiment(name: str, out: str | Path, full: bool = False, samples: int 
     for variant in exp.variants:
         folders[variant.name] = out / "models" / (variant.same_model_as or variant.name)
         if not variant.same_model_as:
-            train_variant(variant, folders[variant.name], train_flags or [])
+            train_once("memreasoner", variant.task, folders[variant.name], [*variant.train, *(train_flags or [])])
 
     table: dict[str, dict[str, dict[str, float]]] = {}
     for test in exp.sets:
         test_lengths = lengths or (test.full_lengths if full else test.lengths)
-        data = out / "data" / f"{test.name}-{'_'.join(test_lengths)}-n{n}-s{seed}.jsonl"
-        if data.is_file():
-            samples_ = read_samples(data)
-        else:
-            samples_ = build_benchmark(test.task, test_lengths, n, unseen=test.unseen, seed=seed)
-            write_samples(samples_, data)
+        samples_ = load_or_build(out / "data", test.name, test.task, test_lengths, n, test.unseen, seed)
         for variant in exp.variants:
             if variant.task != test.task:
                 continue
@@ -132,21 +111,14 @@ def run_experiment(name: str, out: str | Path, full: bool = False, samples: int 
 
     summary = {"experiment": exp.name, "description": exp.description, "samples_per_length": n,
                "seed": seed, "variants": table}
-    (out / "results.json").write_text(json.dumps(summary, indent=1))
     rows = {f"{v} / {t}" if len(exp.sets) > 1 else v: accs for v, sets in table.items() for t, accs in sets.items()}
-    (out / "table.md").write_text(markdown_table(rows, exp.description, n))
-    heatmap(rows, out / "heatmap.png", title=f"{exp.name}: exact-match accuracy (%)")
-    print("\n" + (out / "table.md").read_text())
+    write_report(out, summary, markdown_table(rows, exp.description, n), rows,
+                 title=f"{exp.name}: exact-match accuracy (%)")
     return summary
 
 
 def markdown_table(rows: dict[str, dict[str, float]], title: str, n: int) -> str:
-    from .evaluate import length_order
-
-    lengths = sorted({l for accs in rows.values() for l in accs}, key=length_order)
+    lengths = lengths_of(rows)
     lines = [f"{title} ({n} samples per length, exact match %)", "",
-             "| variant | " + " | ".join(lengths) + " |", "|---|" + "---:|" * len(lengths)]
-    for label, accs in rows.items():
-        cells = [f"{accs[l] * 100:.0f}" if l in accs else "" for l in lengths]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+             *markdown("variant", lengths, {label: percents(accs, lengths) for label, accs in rows.items()})]
     return "\n".join(lines) + "\n"

@@ -1,9 +1,9 @@
 """Peers side by side: every model trained on the same data under the same time budget, then tested
 on the same samples, in the shape of the BABILong figures (models x lengths).
 
-`memreasoner compare` trains each model through `memreasoner train` (so the comparison runs exactly
-what a user would run), or loads them from an earlier comparison (`--from`), builds the test samples
-once, evaluates every model on them, and writes into the output folder:
+`memreasoner compare` trains each model as `memreasoner train` would (training.train), or loads them
+from an earlier comparison (`--from`), builds the test samples once, evaluates every model on them,
+and writes into the output folder:
     results.json   {model: {"accuracy": {length: fraction}, "tokens_per_s": {length: float},
                             "params": int, "train_minutes": float, ...}}
     table.md       accuracy and speed tables (also printed), with parameters and training time
@@ -20,27 +20,14 @@ import os
 import platform
 from pathlib import Path
 
-from .errors import InputError
+from .. import registry
+from ..errors import InputError
+from .common import lengths_of, load_or_build, markdown, percents, train_once, write_json, write_report
 
-ALL_MODELS = ["memreasoner", "larimar", "rmt", "mamba", "transformer", "memn2n", "retrieval"]
 # The bAbI training set every model gets, unless --variant says otherwise: the ones MemReasoner's trainer
 # defaults to (1k questions for qa1; 10k for qa2, which it needs). Passed to every trainer explicitly,
 # so no model falls back on a default of its own.
 DEFAULT_VARIANT = {"qa1": "en", "qa2": "en-10k"}
-METRICS_FILE, TRAINER_FILE = "metrics.json", "trainer.pt"
-
-
-def train_model(name: str, task: str, variant: str, folder: Path, minutes: float, seed: int, flags: list[str]) -> None:
-    """Train through the CLI; a finished model (metrics.json written last) is kept, an interrupted one resumed."""
-    from .cli import main
-
-    if (folder / METRICS_FILE).is_file():
-        return
-    resume = ["--resume"] if (folder / TRAINER_FILE).exists() else []
-    code = main(["train", "--model", name, "--task", task, "--variant", variant, "--minutes", str(minutes),
-                 "--seed", str(seed), *flags, "--out", str(folder), *resume])
-    if code:
-        raise InputError(f"training {name} failed (exit {code})", folder)
 
 
 def flags_for(model: str, flags: list[str]) -> list[str]:
@@ -60,7 +47,7 @@ def parameter_counts(reader) -> tuple[int | None, int]:
     """(parameters in the model, parameters of frozen encoders it calls but does not store)."""
     from torch import nn
 
-    from .model.encoder import LineEncoder
+    from ..model.encoder import LineEncoder
 
     if not isinstance(reader, nn.Module):
         return None, 0
@@ -73,19 +60,19 @@ def parameter_counts(reader) -> tuple[int | None, int]:
 def run_compare(models: list[str], task: str, lengths: list[str], samples: int, budget_minutes: float,
                 out: str | Path, from_dir: str | Path | None = None, unseen: bool = False, seed: int = 0,
                 variant: str | None = None, train_flags: list[str] | None = None, progress: bool = True) -> dict:
-    from .commands.train import TRAINERS
-    from .data.haystack import build_benchmark
-    from .data.sample import read_samples, write_samples
-    from .evaluate import evaluate, save_results
-    from .plots import heatmap
-    from .reader import REGISTRY, load_reader
+    from ..evaluate import evaluate, save_results
+    from ..reader import load_reader
 
-    unknown = [m for m in models if m not in REGISTRY or m not in TRAINERS]
+    unknown = [m for m in models if m not in registry.MODELS]
     if unknown:
-        raise InputError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(ALL_MODELS)}")
+        raise InputError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(registry.MODELS)}")
     if task not in DEFAULT_VARIANT:
         raise InputError(f"compare trains on bAbI: --task {' or '.join(DEFAULT_VARIANT)}")
     variant = variant or DEFAULT_VARIANT[task]
+    for name in models:
+        fixed = registry.get(name).variant
+        if from_dir is None and fixed and fixed != variant:
+            raise InputError(f"{name} trains on bAbI {fixed} only; compare it with the others on --variant {fixed}")
     out = Path(out)
     source = Path(from_dir) if from_dir is not None else out
     folders = {m: source / "models" / m for m in models}
@@ -94,21 +81,17 @@ def run_compare(models: list[str], task: str, lengths: list[str], samples: int, 
             if not (folder / "config.json").is_file():
                 raise InputError(f"no trained {name} in --from (expected a checkpoint folder)", folder)
         else:
-            train_model(name, task, variant, folder, budget_minutes, seed, flags_for(name, train_flags or []))
-
-    data_file = out / "data" / f"{task}{'-unseen' if unseen else ''}-{'_'.join(lengths)}-n{samples}-s{seed}.jsonl"
-    if data_file.is_file():
-        test = read_samples(data_file)
-    else:
-        test = build_benchmark(task, lengths, samples, unseen=unseen, seed=seed, progress=progress)
-        write_samples(test, data_file)
+            train_once(name, task, folder, flags_for(name, train_flags or []), variant=variant,
+                       minutes=budget_minutes, seed=seed)
+    test = load_or_build(out / "data", f"{task}{'-unseen' if unseen else ''}", task, lengths, samples, unseen, seed,
+                         progress)
 
     table: dict[str, dict] = {}
     for name in models:
         reader = load_reader(f"{name}:{folders[name]}")
         results = evaluate(reader, test, model_name=name, progress=progress)
         save_results(results, out / "results" / f"{name}.json")
-        metrics_file = folders[name] / METRICS_FILE
+        metrics_file = folders[name] / "metrics.json"
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
         params, frozen = parameter_counts(reader)
         seconds = metrics.get("train_seconds")
@@ -130,14 +113,10 @@ def run_compare(models: list[str], task: str, lengths: list[str], samples: int, 
                 "budget_minutes": None if from_dir else budget_minutes, "train_variant": None if from_dir else variant,
                 "unseen": unseen, "seed": seed, "models": models, "from": str(from_dir) if from_dir else None,
                 "train_flags": train_flags or [], "machine": machine()}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "results.json", table)
     write_json(out / "settings.json", settings)
-    (out / "table.md").write_text(markdown(table, settings))
     label = f"{task}{' unseen' if unseen else ''}"
-    heatmap({m: r["accuracy"] for m, r in table.items()}, out / "heatmap.png",
-            title=f"{label}: exact match (%)")  # short: the figure is as wide as its lengths
-    print("\n" + (out / "table.md").read_text())
+    write_report(out, table, tables(table, settings), {m: r["accuracy"] for m, r in table.items()},
+                 title=f"{label}: exact match (%)")  # short: the figure is as wide as its lengths
     return table
 
 
@@ -151,33 +130,21 @@ def machine() -> str:
     return f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPU cores, {platform.system()}".replace("  ", " ")
 
 
-def write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    tmp.replace(path)
-
-
-def markdown(table: dict[str, dict], settings: dict) -> str:
+def tables(table: dict[str, dict], settings: dict) -> str:
     """Accuracy (exact match, %) and speed (GPT-2 tokens per second) tables, models x lengths."""
-    from .evaluate import length_order
-
-    lengths = sorted({l for r in table.values() for l in r["accuracy"]}, key=length_order)
-    head = "| model | " + " | ".join(lengths) + " |"
-    rule = "|---|" + "---:|" * len(lengths)
+    lengths = lengths_of({name: r["accuracy"] for name, r in table.items()})
     trained = (f"models from {settings['from']}" if settings["from"]
                else f"trained on bAbI {settings['train_variant']} for at most {settings['budget_minutes']:g} min each")
     title = (f"{settings['task']}{' (unseen answers)' if settings['unseen'] else ''}, "
              f"{settings['samples_per_length']} samples per length, {trained}")
-    lines = [f"Accuracy: {title} (exact match, %)", "",
-             head[:-1] + "| params | train min |", rule + "---:|---:|"]
+    accuracy = {}
     for name, r in table.items():
-        cells = [f"{r['accuracy'][l] * 100:.0f}" if l in r["accuracy"] else "" for l in lengths]
         params = f"{r['params']:,}" if r["params"] is not None else "-"
         if r.get("frozen_params"):
             params += f" + {r['frozen_params']:,} frozen"
         minutes = f"{r['train_minutes']:.1f}" if r["train_minutes"] is not None else "-"
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {params} | {minutes} |")
-    lines += ["", "Speed: GPT-2 tokens read per second while answering", "", head, rule]
+        accuracy[name] = [*percents(r["accuracy"], lengths), params, minutes]
+    speed = {}
     for name, r in table.items():
         cells = []
         for l in lengths:
@@ -185,5 +152,7 @@ def markdown(table: dict[str, dict], settings: dict) -> str:
                 cells.append("over window")  # nothing was read: a speed would mean nothing
             else:
                 cells.append(f"{r['tokens_per_s'][l]:,.0f}" if l in r["tokens_per_s"] else "")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        speed[name] = cells
+    lines = [f"Accuracy: {title} (exact match, %)", "", *markdown("model", [*lengths, "params", "train min"], accuracy),
+             "", "Speed: GPT-2 tokens read per second while answering", "", *markdown("model", lengths, speed)]
     return "\n".join(lines) + "\n"

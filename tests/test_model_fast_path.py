@@ -72,3 +72,13 @@ def test_a_checkpoint_saved_with_the_first_pass_switched_off_keeps_it(model, tmp
     lines = build_benchmark("qa1", ["4k"], 1, seed=14, progress=False)[0].lines()
     assert loaded.candidate_lines(lines) == list(range(len(lines)))
     assert loaded.with_options(first_pass=True).candidate_lines(lines) == model.candidate_lines(lines)
+
+
+def test_the_first_pass_never_drops_a_line_that_matches_a_training_template(model, monkeypatch):
+    sample = build_benchmark("qa1", ["4k"], 1, seed=13, unseen=True, progress=False)[0]
+    lines = sample.lines()
+    # a static pass that misses every story line, as it does for words it has never seen
+    book = [i for i in range(len(lines)) if i not in sample.story][:model.config.first_pass_keep]
+    monkeypatch.setattr(model.first_pass, "select", lambda _: book)
+    picked = model.candidate_lines(lines)
+    assert picked == sorted(set(book) | set(sample.story))  # unseen names and places still fill template slots

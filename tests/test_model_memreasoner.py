@@ -118,3 +118,17 @@ def test_first_pass_needs_a_checkpoint_trained_with_it(model):
     with pytest.raises(InputError, match="--first-pass"):
         model.with_options(first_pass=True)
     model.config.first_pass = False
+
+
+def test_a_fact_glued_to_a_cut_sentence_is_read_as_its_own_line(model):
+    # How BABILong's generator may write a story: the last noise sentence cut by tokens, a fact right after it.
+    glued = "Still later he removed to Mary went back to the kitchen."
+    book = "It was a dark and stormy night, and the rain fell in torrents."
+    lines = [STORY[0], book, STORY[1], glued]
+    whole = Sample(input=" ".join(lines), question="Where is Mary?", target="kitchen")  # no line boundaries: Punkt's
+    assert len(whole.lines()) == 4
+    answer = model.answer([whole])[0]
+    assert answer.trace["kept_lines"] == 3  # the three story lines; the book line and the cut piece dropped
+    assert all(0 <= i < 4 for i in answer.hops)  # hops name lines of the input, not of the split
+    for i, text in zip(answer.hops, answer.trace["hop_lines"]):
+        assert text == (STORY[2] if i == 3 else lines[i])  # the glued fact is read without its cut piece

@@ -134,3 +134,22 @@ def test_book_fragments_that_share_most_words_with_a_template_stay_out(encoder):
     filt.fit(encoder(train), train)
     kept = filt.select(lines, encoder(["Where is the football?"])[0], encoder)[0]
     assert [lines[i] for i in kept] == story
+
+
+def test_a_story_line_glued_to_a_cut_sentence_is_split_off():
+    train = [f"{name} {verb} to the {place}." for name in ("Mary", "Daniel") for verb in ("went", "travelled")
+             for place in ("kitchen", "office")]
+    match = TemplateMatcher(fit_templates(train))
+    glued = "Still later he removed to Daniel travelled to the office."
+    assert glued[match.glued_start(glued, 0.9):] == "Daniel travelled to the office."
+    # a line that is itself a story line, or that has no story-like tail, stays whole
+    assert match.glued_start("Daniel travelled to the office.", 0.9) is None
+    assert match.glued_start("Still later he removed to London with Daniel and the rest.", 0.9) is None
+    # the tail must start with a capitalised word: "the office." alone is no clause
+    assert match.glued_start("And so it was that he went to the office.", 0.9) is None
+
+    f = RelevanceFilter(4, "template", templates=fit_templates(train))
+    lines, origin = f.split_glued(["A book line that is long enough.", glued, "Mary went to the kitchen."])
+    assert lines == ["A book line that is long enough.", "Still later he removed to", "Daniel travelled to the office.",
+                     "Mary went to the kitchen."]
+    assert origin == [0, 1, 1, 2]

@@ -199,10 +199,13 @@ class MemReasoner(nn.Module, Reader):
         self.apply_options()
 
     def candidate_lines(self, lines: list[str]) -> list[int]:
-        """The lines the full encoder reads: all of them, or the first pass's pick."""
-        if self.config.first_pass:
-            return self.first_pass.select(lines)
-        return list(range(len(lines)))
+        """The lines the full encoder reads: all of them, or the first pass's pick plus every line that
+        matches a training template (the static scores rank lines with unseen words low, the templates
+        do not care which word fills a slot)."""
+        picked = self.first_pass.select(lines) if self.config.first_pass else None
+        if picked is None or len(picked) == len(lines):
+            return list(range(len(lines)))
+        return sorted(set(picked).union(i for i, line in enumerate(lines) if self.relevance.is_story_like(line)))
 
     # -- Reader ------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -230,6 +233,10 @@ class MemReasoner(nn.Module, Reader):
 
     def _answer_batch(self, items: list[tuple[list[str], str]]) -> list[Answer]:
         t0 = time.perf_counter()
+        # A story line glued to the end of another (BABILong's cut noise sentence) becomes its own line;
+        # `origin` maps each line back to the input line it came from, which is what the hops report.
+        split = [self.relevance.split_glued(lines) for lines, _ in items]
+        items, origin = [(lines, q) for (lines, _), (_, q) in zip(split, items)], [o for _, o in split]
         zq = self.encoder([q for _, q in items])  # [B, C]
         kept, stories, own_seconds = [], [], []
         for (lines, _), q in zip(items, zq):
@@ -265,7 +272,7 @@ class MemReasoner(nn.Module, Reader):
                 parts.setdefault(j, []).append(self.decoder.decode(ids))
             for j, b in enumerate(live):
                 line_ids = [kept[b][i] for i in hops.lines[j, :int(hops.used[j])].tolist()]
-                out[b] = Answer(text=" ".join(parts[j]), hops=line_ids,
+                out[b] = Answer(text=" ".join(parts[j]), hops=[origin[b][i] for i in line_ids],
                                 trace={"kept_lines": len(kept[b]), "hop_lines": [items[b][0][i] for i in line_ids]})
         shared = (time.perf_counter() - t0 - sum(own_seconds)) / len(items)
         for a, own in zip(out, own_seconds):

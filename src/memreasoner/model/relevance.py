@@ -178,9 +178,30 @@ class TemplateMatcher:
             self.by_length.setdefault(len(parts), []).append(parts)
 
     def score(self, line: str) -> float:
-        w = words(line)
+        return self._score(words(line))
+
+    def _score(self, w: Sequence[str]) -> float:
         return max((sum(a == SLOT or a == b for a, b in zip(t, w)) / len(w) for t in self.by_length.get(len(w), ())),
                    default=0.0)
+
+    def glued_start(self, line: str, threshold: float) -> int | None:
+        """Where a story line glued to the end of `line` starts (a character offset), or None.
+
+        BABILong's generator cuts its last noise sentence by tokens and may put facts right after
+        the cut piece, so Punkt returns "Still later he removed to Daniel travelled to the office."
+        as one sentence. A line that matches no template, but whose tail from a capitalised word on
+        does, holds such a fact; the longest such tail is taken.
+        """
+        if not self.by_length:
+            return None
+        spans = [(m.start(), m.group()) for m in _WORD.finditer(line)]
+        w = [word for _, word in spans]
+        if self._score(w) >= threshold:
+            return None
+        for k in range(1, len(w)):
+            if w[k][0].isupper() and len(w) - k in self.by_length and self._score(w[k:]) >= threshold:
+                return spans[k][0]
+        return None
 
 
 class RelevanceFilter(nn.Module):
@@ -227,9 +248,29 @@ class RelevanceFilter(nn.Module):
     def threshold(self) -> float:
         if self.score_kind == "question":
             return float("-inf")
-        if self.score_kind == "template":  # every training line matches its own template: score 1
-            return 1.0 - self.margin
+        if self.score_kind == "template":
+            return self.template_threshold
         return float(self.calibration) - self.margin
+
+    @property
+    def template_threshold(self) -> float:
+        """Every training line matches its own template with score 1, so 1 - margin."""
+        return 1.0 - self.margin
+
+    def is_story_like(self, line: str) -> bool:
+        """Does `line` match a training template (the test the first pass may not overrule)?"""
+        return self.templates.score(line) >= self.template_threshold
+
+    def split_glued(self, lines: Sequence[str]) -> tuple[list[str], list[int]]:
+        """`lines` with every story line glued to the end of another split off into its own line
+        (TemplateMatcher.glued_start) -> (lines, index of the input line each came from)."""
+        out, origin = [], []
+        for i, line in enumerate(lines):
+            cut = self.templates.glued_start(line, self.template_threshold)
+            pieces = [line] if cut is None else [line[:cut].strip(), line[cut:]]
+            out += pieces
+            origin += [i] * len(pieces)
+        return out, origin
 
     def score(self, z: torch.Tensor, zq: torch.Tensor, lines: Sequence[str]) -> torch.Tensor:
         """z: [n, C] latents of `lines`, zq: [C] question latent -> [n] scores (higher = keep)."""

@@ -23,8 +23,12 @@ from memreasoner.errors import InputError
 UNSEEN = dict(names=UNSEEN_NAMES, places=UNSEEN_PLACES, objects=UNSEEN_OBJECTS)
 
 
+# The tasks the world simulator and the story generators cover; the data dir holds all twenty.
+SIMULATED = "qa[12]_*.txt"
+
+
 def test_every_answer_and_support_in_the_babi_files_rederives(data_dir):
-    files = sorted((data_dir / "babi").glob("*/*.txt"))
+    files = sorted((data_dir / "babi").glob(f"*/{SIMULATED}"))
     assert len(files) == 8
     total = 0
     for path in files:
@@ -101,7 +105,7 @@ def test_unseen_vocabulary_never_occurs_in_babi(data_dir):
 
 def test_varied_stories_draw_their_own_vocabulary_never_the_unseen_test_words(data_dir):
     babi_words = set()
-    for path in (data_dir / "babi").glob("*/*.txt"):
+    for path in (data_dir / "babi").glob(f"*/{SIMULATED}"):
         babi_words |= set(re.findall(r"[A-Za-z]+", path.read_text()))
     varied = set(VARIED_NAMES) | set(VARIED_PLACES) | set(VARIED_OBJECTS)
     assert not varied & (babi_words | set(UNSEEN_NAMES) | set(UNSEEN_PLACES) | set(UNSEEN_OBJECTS))

@@ -87,3 +87,33 @@ def test_malformed_babi_and_story_too_long(tmp_path, books, capsys):
     code = main(["build", "--task", "qa1", "--lengths", "1k", "--samples", "1", "--babi", str(long), "--books", books, "--out", str(tmp_path / "x.jsonl")])
     assert code == 2
     assert f"{long}:151: the story alone has" in _error_line(capsys)
+
+
+def test_official_style_writes_release_records(tmp_path, books, capsys):
+    out = tmp_path / "official.jsonl"
+    args = ["build", "--task", "qa1", "--lengths", "0k,1k", "--samples", "2", "--books", books, "--style", "official"]
+    assert main([*args, "--seed", "3", "--out", str(out)]) == 0
+    assert f"wrote 4 samples (official style) to {out}" in capsys.readouterr().out
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(set(r) == {"input", "question", "target", "task", "length", "id"} for r in records)
+    assert [r["question"] for r in records] == ["Where is Mary? ", "Where is Sandra? "] * 2  # as bAbI writes it
+    assert records[2]["id"] == "qa1-1k-1" and records[2]["input"] != records[0]["input"]
+    again, other = tmp_path / "again.jsonl", tmp_path / "other.jsonl"
+    main([*args, "--seed", "3", "--out", str(again)])
+    main([*args, "--seed", "4", "--out", str(other)])
+    assert again.read_bytes() == out.read_bytes() and other.read_bytes() != out.read_bytes()
+
+
+def test_official_style_refusals_and_its_story_limit(tmp_path, books, capsys):
+    out = str(tmp_path / "x.jsonl")
+    assert main(["build", "--task", "vt", "--lengths", "1k", "--style", "official", "--out", out]) == 2
+    assert "--style official builds bAbI tasks" in _error_line(capsys)
+    assert main(["build", "--task", "qa1", "--lengths", "1k", "--style", "official", "--repeat-books", "--out", out]) == 2
+    assert "--repeat-books is for --style ours" in _error_line(capsys)
+    long = tmp_path / "qa1_long.txt"
+    moves = [f"{i} Mary {'moved' if i % 2 else 'went'} to the {'kitchen' if i % 2 else 'garden'}." for i in range(1, 151)]
+    long.write_text("\n".join(moves) + "\n151 Where is Mary? \tgarden\t150\n")
+    code = main(["build", "--task", "qa1", "--lengths", "1k", "--samples", "1", "--babi", str(long), "--books", books,
+                 "--style", "official", "--out", out])
+    assert code == 2
+    assert f"{long}: asked for question 0 but the file has 0 questions at 1k, where 1 question(s) with more than 87" in _error_line(capsys)

@@ -1,12 +1,18 @@
-"""`memreasoner build`: a BABILong-style (qa1, qa2) or RULER Variable Tracking (vt) benchmark file."""
+"""`memreasoner build`: a BABILong-style (qa1, qa2) or RULER Variable Tracking (vt) benchmark file.
+
+`--style official` writes qa1/qa2 files the way BABILong's own generator writes its releases (see
+data/official.py), so a model can be measured on text made as real files are, from our facts and books.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 
 from ..data.haystack import STANDARD_LENGTHS, TASKS, build_benchmark, context_tokens, parse_lengths
-from ..data.sample import Sample, write_samples
+from ..data.benchmark import build_official_benchmark
+from ..data.sample import Sample, sample_from_dict, write_records, write_samples
 from ..data.tokens import count_tokens
 from ..errors import InputError
 
@@ -25,7 +31,15 @@ def add_parser(sub) -> None:
     p.add_argument("--split", default="test", help="bAbI split when no --babi: test or train")
     p.add_argument("--first", action="store_true", help="take the first N questions, not BABILong's official 100")
     p.add_argument("--unseen", action="store_true", help="facts from generated stories with unseen names/places/objects")
-    p.add_argument("--repeat-books", action="store_true", help="re-use book text when a haystack needs more than the books hold")
+    p.add_argument("--repeat-books", action="store_true", help="re-use book text when a haystack needs more than the books hold (ours)")
+    p.add_argument(
+        "--style",
+        choices=("ours", "official"),
+        default="ours",
+        help="ours: whole sentences, with line offsets and the facts marked; official: as BABILong's generator "
+        "writes its releases (the last noise sentence cut by tokens, facts in random gaps, only input/question/"
+        "target plus task, length, id; qa1/qa2 only)",
+    )
     p.add_argument("--chains", type=int, default=1, help="vt: number of variable chains")
     p.add_argument("--hops", type=int, default=4, help="vt: assignments after the value in each chain")
     p.add_argument("--seed", type=int, default=42)
@@ -37,6 +51,8 @@ def run(args) -> int:
     lengths = parse_lengths(args.lengths)
     if args.seed < 0:
         raise InputError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.style == "official":
+        return _run_official(args, lengths)
     samples = build_benchmark(
         task=args.task,
         lengths=lengths,
@@ -54,6 +70,28 @@ def run(args) -> int:
     write_samples(samples, args.out)
     print(summary(samples, lengths))
     print(f"wrote {len(samples)} samples to {args.out}")
+    return 0
+
+
+def _run_official(args, lengths: list[str]) -> int:
+    if args.repeat_books:
+        raise InputError("--repeat-books is for --style ours: the official style draws random books, repeats included")
+    records, notes = build_official_benchmark(
+        task=args.task,
+        lengths=lengths,
+        samples=args.samples,
+        books=args.books,
+        babi=args.babi,
+        seed=args.seed,
+        first=args.first,
+        unseen=args.unseen,
+        split=args.split,
+    )
+    write_records(records, args.out)  # the questions as bAbI writes them, which a `Sample` would normalise
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(summary([sample_from_dict(r) for r in records], lengths))
+    print(f"wrote {len(records)} samples ({args.style} style) to {args.out}")
     return 0
 
 

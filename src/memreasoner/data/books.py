@@ -114,14 +114,33 @@ _POOLS: dict[tuple, BookPool] = {}
 _CACHE_FORMAT = 1  # bump when what a pool holds, or how it is made, changes
 
 
-def load_books(folder: str | Path, min_tokens: int = MIN_SENTENCE_TOKENS) -> BookPool:
-    """Every .txt under `folder` (recursively), as a `BookPool`; cached until a file changes."""
+def book_files(folder: str | Path) -> list[Path]:
+    """Every .txt under `folder` (recursively), sorted."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("books folder not found", folder)
     files = sorted(p for p in folder.rglob("*.txt") if p.is_file())
     if not files:
         raise InputError("no .txt books in this folder", folder)
+    return files
+
+
+_TEXTS: dict[tuple, list[str]] = {}
+
+
+def book_texts(folder: str | Path) -> list[str]:
+    """The body text of every book under `folder`, in `book_files` order; kept for the process."""
+    files = book_files(folder)
+    key = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if key not in _TEXTS:
+        _TEXTS[key] = [read_book(p) for p in files]
+    return _TEXTS[key]
+
+
+def load_books(folder: str | Path, min_tokens: int = MIN_SENTENCE_TOKENS) -> BookPool:
+    """Every .txt under `folder` (recursively), as a `BookPool`; cached until a file changes."""
+    folder = Path(folder)
+    files = book_files(folder)
     encoding = gpt2_encoding()
     key = (
         _CACHE_FORMAT,

@@ -274,7 +274,7 @@ def build_benchmark(
         from .ruler import build_vt  # ruler builds on this module
 
         return build_vt(lengths, samples, seed, n_chains, hops, progress)
-    questions, source, indices = _question_source(task, samples, babi, seed, first, unseen, split)
+    questions, source, indices, _ = _question_source(task, samples, babi, seed, first, unseen, split)
     picked = pick_questions(questions, samples, indices, source)
     pool = load_books(books if books is not None else books_dir()) if any(contexts) else None
     return build_haystacks(picked, lengths, pool, seed, allow_repeats, source, progress)
@@ -282,22 +282,22 @@ def build_benchmark(
 
 def _question_source(
     task: str, samples: int, babi: str | Path | None, seed: int, first: bool, unseen: bool, split: str
-) -> tuple[list[BabiSample], str | Path, list[int] | None]:
-    """(questions, where they come from, official indices or None)."""
+) -> tuple[list[BabiSample], str | Path, list[int] | None, str]:
+    """(questions, where they come from, official indices or None, the bAbI text they were read from)."""
     if babi is not None and unseen:
         raise InputError("give either a bAbI file or unseen (generated) stories, not both")
     if babi is not None:
         named = guess_task(babi)
         if named and named != task:
             raise InputError(f"the file name says {named}, but the task asked for is {task}", babi)
-        return load_babi(babi, task), babi, None
+        return load_babi(babi, task), babi, None, Path(babi).read_text(encoding="utf-8")
     if unseen:
         stories = -(-samples // 5)  # generated stories have five questions each
         text = generate_babi(task, stories, names=UNSEEN_NAMES, places=UNSEEN_PLACES, objects=UNSEEN_OBJECTS, seed=seed)
         source = f"<generated {task} stories, unseen vocabulary, seed {seed}>"
-        return parse_babi(text, task, source), source, None
+        return parse_babi(text, task, source), source, None, text
     path = babi_file(task, split)
     indices = None
     if split == "test" and not first and samples <= 100:
         indices = official_indices(task, babilong_index_file())
-    return load_babi(path, task), path, indices
+    return load_babi(path, task), path, indices, path.read_text(encoding="utf-8")

@@ -67,12 +67,17 @@ def sample_from_dict(obj: dict, source: str | Path = "<record>", line: int | Non
 
 def write_samples(samples, path: str | Path) -> None:
     """Write samples as JSONL atomically (a partial file never replaces a good one)."""
+    write_records((asdict(s) for s in samples), path)
+
+
+def write_records(records, path: str | Path) -> None:
+    """Write plain dicts as JSONL atomically, exactly as given (no `Sample` normalising them)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        for s in samples:
-            f.write(s.to_json() + "\n")
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
     tmp.replace(path)
 
 

@@ -1,4 +1,6 @@
 import json
+import sys
+import types
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -98,3 +100,73 @@ def test_missing_and_empty(tmp_path):
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(InputError, match="no records"):
         load_babilong(tmp_path / "empty.jsonl")
+
+
+def test_records_without_ids_get_task_length_index(tmp_path):
+    root = tmp_path / "hub"
+    (root / "data" / "qa1").mkdir(parents=True)
+    (root / "data" / "qa1" / "1k.json").write_text(json.dumps(RECORDS))
+    (root / "128k").mkdir()
+    for shard in range(2):  # one task and length in two shards: the count runs on, so ids stay unique
+        pq.write_table(pa.Table.from_pylist(RECORDS), root / "128k" / f"qa2-0000{shard}-of-00002.parquet")
+    samples = load_babilong(root)
+    assert [s.id for s in samples] == ["qa2-128k-0", "qa2-128k-1", "qa2-128k-2", "qa2-128k-3", "qa1-1k-0", "qa1-1k-1"]
+    assert samples[5].question == "Where is John?" and samples[5].target == "hallway"
+    named = tmp_path / "named.jsonl"
+    named.write_text(json.dumps({**RECORDS[0], "id": "mine"}) + "\n" + json.dumps(RECORDS[1]) + "\n")
+    assert [s.id for s in load_babilong(named)] == ["mine", "?-?-1"]  # a lone file may lack task and length
+
+
+def test_a_folder_file_without_task_and_length_names_the_file(tmp_path):
+    (tmp_path / "qa1").mkdir()
+    (tmp_path / "qa1" / "1k.json").write_text(json.dumps(RECORDS))
+    (tmp_path / "qa1" / "extra.json").write_text(json.dumps(RECORDS))
+    with pytest.raises(InputError, match="cannot tell this file's task and length") as err:
+        load_babilong(tmp_path)
+    assert str(err.value).startswith(f"{tmp_path / 'qa1' / 'extra.json'}: ")
+    # our own files say their task and length in each record, whatever the file is called
+    (tmp_path / "qa1" / "extra.json").write_text(json.dumps([{**r, "task": "qa1", "length": "2k"} for r in RECORDS]))
+    assert [s.id for s in load_babilong(tmp_path)] == ["qa1-1k-0", "qa1-1k-1", "qa1-2k-0", "qa1-2k-1"]
+
+
+def _one_line(err) -> str:
+    text = str(err.value)
+    assert "\n" not in text
+    return text
+
+
+def test_hub_without_datasets_says_what_to_download(monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)  # as if not installed
+    with pytest.raises(InputError) as err:
+        load_samples("hf:RMT-team/babilong/1k/qa1")
+    text = _one_line(err)
+    assert "needs the `datasets` library" in text
+    assert "huggingface-cli download RMT-team/babilong --repo-type dataset --include 'data/qa1/1k.json'" in text
+    assert text.endswith("--data DIR/data/qa1/1k.json")
+    with pytest.raises(InputError) as err:
+        load_samples("hf:RMT-team/babilong-1k-samples/4k/qa2")
+    assert "--include '4k/qa2-*.parquet'" in _one_line(err) and str(err.value).endswith("--data DIR/4k")
+    with pytest.raises(InputError, match="expected hf:OWNER/NAME/CONFIG/SPLIT"):
+        load_samples("hf:RMT-team/babilong/1k")
+
+
+def test_hub_offline_and_online(monkeypatch):
+    hub = types.ModuleType("datasets")
+    calls = []
+
+    def offline(repo, config, split):
+        raise ConnectionError("Couldn't reach 'RMT-team/babilong' on the Hub\n(LocalEntryNotFoundError)")
+
+    hub.load_dataset = offline
+    monkeypatch.setitem(sys.modules, "datasets", hub)
+    with pytest.raises(InputError) as err:
+        load_samples("hf:RMT-team/babilong/1k/qa1")
+    text = _one_line(err)
+    assert "(ConnectionError: Couldn't reach 'RMT-team/babilong' on the Hub)" in text and "--data DIR/data/qa1/1k.json" in text
+    hub.load_dataset = lambda repo, config, split: calls.append((repo, config, split)) or list(RECORDS)
+    samples = load_samples("hf:RMT-team/babilong/1k/qa1")
+    assert calls == [("RMT-team/babilong", "1k", "qa1")]
+    assert [(s.task, s.length, s.id) for s in samples] == [("qa1", "1k", "qa1-1k-0"), ("qa1", "1k", "qa1-1k-1")]
+    hub.load_dataset = lambda repo, config, split: [{"input": "x", "question": "y"}]
+    with pytest.raises(InputError, match=r"hf:RMT-team/babilong/1k/qa1\[0\]: record lacks field\(s\) target"):
+        load_samples("hf:RMT-team/babilong/1k/qa1")

@@ -48,8 +48,11 @@ def test_accuracy_and_fact_hits_per_length(tmp_path):
     assert all(row["tokens"] == 12 for row in summary["samples"])  # GPT-2 tokens of the input
 
     out = tmp_path / "res.json"
+    results.read = {"data": "qa1.jsonl", "lines": "punkt"}
     save_results(results, out)
-    assert json.loads(out.read_text())["accuracy"]["1k"] == 0.5
+    saved = json.loads(out.read_text())
+    assert saved["accuracy"]["1k"] == 0.5
+    assert (saved["data"], saved["lines"]) == ("qa1.jsonl", "punkt")  # which file, and how its lines were read
     rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
     assert [r["prediction"] for r in rows] == ["kitchen", "garden", "Garden.", "garden"]
     assert "1k" in results.table() and "50.0%" in results.table()

@@ -10,7 +10,7 @@ import csv
 import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -36,6 +36,7 @@ class Results:
 
     model: str
     samples: list[dict]
+    read: dict = field(default_factory=dict)  # where the samples came from and how their lines were read
 
     def by_length(self) -> dict[str, list[dict]]:
         groups: dict[str, list[dict]] = defaultdict(list)
@@ -61,6 +62,7 @@ class Results:
     def to_json(self) -> dict:
         return {
             "model": self.model,
+            **self.read,
             "accuracy": self.summary("correct"),
             "accuracy_babilong": self.summary("babilong"),
             "facts_hit": self.summary("facts_hit"),

@@ -14,7 +14,8 @@ def add_parser(sub) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="checkpoint folder, or NAME:PATH_OR_URL (e.g. rememr1:http://host:8000/v1)")
     src = p.add_argument_group("data: a file, or a build on the fly")
-    src.add_argument("--data", help="JSONL from `memreasoner build`, or a real BABILong file/folder (JSON, JSONL, Parquet)")
+    src.add_argument("--data", help="JSONL from `memreasoner build`, a real BABILong file/folder (JSON, JSONL, Parquet), "
+                     "or hf:REPO/CONFIG/SPLIT from the hub (e.g. hf:RMT-team/babilong/1k/qa1; needs `datasets`, online)")
     src.add_argument("--task", help="build on the fly: qa1, qa2 or vt")
     src.add_argument("--lengths", default="0k,1k,4k", help="build on the fly: comma-separated lengths")
     src.add_argument("--samples", type=int, default=100, help="build on the fly: samples per length")
@@ -23,6 +24,9 @@ def add_parser(sub) -> None:
     src.add_argument("--unseen", action="store_true", help="build on the fly: facts from generated stories with unseen names/places/objects")
     src.add_argument("--repeat-books", action="store_true", help="build on the fly: re-use book text when a haystack needs more than the books hold")
     src.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lines", choices=("file", "punkt"), default="file",
+                   help="file: lines where the file says they start (our builds); punkt: ignore that and the fact "
+                        "labels, splitting every input by Punkt as for a real BABILong file")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples per length")
     p.add_argument("--out", help="results JSON (a CSV and a heatmap PNG are written beside it)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
@@ -63,7 +67,18 @@ def load_eval_samples(args) -> list:
             if seen[s.length] <= args.limit:
                 kept.append(s)
         samples = kept
+    if args.lines == "punkt":
+        for s in samples:
+            s.sentence_starts, s.facts, s.story = None, [], []
     return samples
+
+
+def data_read(args) -> dict:
+    """What the results file records about its samples: where they came from and how lines were read."""
+    if args.data:
+        return {"data": args.data, "lines": args.lines}
+    return {"built": {"task": args.task, "lengths": args.lengths, "samples": args.samples, "seed": args.seed,
+                      "unseen": args.unseen, "books": args.books, "babi": args.babi}, "lines": args.lines}
 
 
 def run(args) -> int:
@@ -75,6 +90,7 @@ def run(args) -> int:
     samples = load_eval_samples(args)
     reader = load_reader(args.model, device=device).with_options(**parse_options(args.set))
     results = evaluate(reader, samples, model_name=reader.name, batch_size=args.batch_size)
+    results.read = data_read(args)
     print(results.table())
     if args.out:
         out = Path(args.out)

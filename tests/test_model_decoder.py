@@ -185,3 +185,22 @@ def test_spaces_around_a_question_do_not_change_its_prompt(decoder):
     plain = decoder.answer_tokens("Where is the football?", "kitchen")
     assert decoder.answer_tokens("  Where is  the football? ", "kitchen") == plain
     assert decoder.answer_tokens("Where is the football?\t\n", "kitchen") == plain
+
+
+@pytest.mark.parametrize("word", ["kitchen", "pantry", "scullery", "conservatory"])
+def test_an_answer_copied_from_inside_a_word_is_widened_to_the_whole_word(decoder, word):
+    line = decoder.copy_tokens(f"Mary went back to the {word}.")
+    pieces = decoder.copy_tokens(" " + word)
+    assert len(pieces) == {"kitchen": 1, "pantry": 2, "scullery": 3, "conservatory": 2}[word]
+    for a in range(len(pieces)):
+        for b in range(a + 1, len(pieces) + 1):  # any run of the word's pieces: its end, its start, its middle
+            assert decoder.decode(decoder.whole_words(pieces[a:b], line)) == word
+    # a token that only looks like part of a word elsewhere is not one ("ry" of "Mary" is no piece of it)
+    assert decoder.decode(decoder.whole_words(decoder.copy_tokens(" Mary"), line)) == "Mary"
+    assert decoder.whole_words(decoder.copy_tokens(" garden"), line) == decoder.copy_tokens(" garden")  # not in the line
+
+
+def test_two_words_stay_two_words(decoder):
+    line = decoder.copy_tokens("Daniel went to the living room.")
+    assert decoder.decode(decoder.whole_words(decoder.copy_tokens(" room"), line)) == "room"
+    assert decoder.decode(decoder.whole_words(decoder.copy_tokens(" living room"), line)) == "living room"

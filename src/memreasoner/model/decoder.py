@@ -204,3 +204,20 @@ class LatentDecoder(nn.Module):
 
     def decode(self, ids: list[int]) -> str:
         return self.encoding.decode(ids).strip()
+
+    def whole_words(self, ids: list[int], line: list[int]) -> list[int]:
+        """`ids` widened to whole words of `line` when they are a run of its tokens that starts or ends
+        inside a word: a copy decoder trained on one-piece answers may copy only a word's last piece
+        ("ullery" of " scullery"). The last such run is taken (answers end bAbI-style lines); ids that
+        are not a run of the line are returned as they are."""
+        n = len(ids)
+        starts = [j for j in range(len(line) - n + 1) if n and line[j:j + n] == ids]
+        if not starts:
+            return ids
+        j, k = starts[-1], starts[-1] + n
+        piece = [self.encoding.decode([t]) for t in line]
+        while j > 0 and piece[j][:1].isalnum() and piece[j - 1][-1:].isalnum():
+            j -= 1  # the run starts inside a word: take the word's first pieces too
+        while k < len(line) and piece[k][:1].isalnum() and piece[k - 1][-1:].isalnum():
+            k += 1  # it ends inside a word: take the rest of the word
+        return line[j:k]

@@ -263,10 +263,11 @@ class MemReasoner(nn.Module, Reader):
             prompts = [self.decoder.answer_tokens(items[b][1])[0] for b in story]
             source = None
             if self.config.copy:  # the decoder may copy from the text of the line it is conditioned on
-                texts = [items[b][0][kept[b][i]] for b, i in zip(story, line)]
-                source = CopySource.from_lines([[self.decoder.copy_tokens(t)] for t in texts],
-                                               torch.ones(len(rows), 1, device=self.device))
+                line_ids = [self.decoder.copy_tokens(items[b][0][kept[b][i]]) for b, i in zip(story, line)]
+                source = CopySource.from_lines([[ids] for ids in line_ids], torch.ones(len(rows), 1, device=self.device))
             generated = self.decoder.generate(latent, prompts, self.config.max_answer_tokens, source)
+            if self.config.copy:  # an answer copied from the line is a whole word of it
+                generated = [self.decoder.whole_words(ids, src) for ids, src in zip(generated, line_ids)]
             parts: dict[int, list[str]] = {}
             for (j, _), ids in zip(rows, generated):
                 parts.setdefault(j, []).append(self.decoder.decode(ids))

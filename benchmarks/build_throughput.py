@@ -16,7 +16,8 @@ import time
 
 from memreasoner.data.babi import load_babi
 from memreasoner.data.books import load_books
-from memreasoner.data.haystack import build_haystacks, context_tokens, official_indices, parse_lengths, pick_questions
+from memreasoner.data.benchmark import official_indices, pick_questions
+from memreasoner.data.haystack import build_haystacks, context_tokens, parse_lengths
 from memreasoner.paths import babi_file, babilong_index_file, books_dir
 
 

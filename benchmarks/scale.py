@@ -29,7 +29,7 @@ PATHS = {"fast": {"first_pass": "true"}, "faithful": {"first_pass": "false"}}
 
 def measure_one(model: str, task: str, length: str, seed: int, options: dict[str, str]) -> dict:
     """Runs inside the child process: build one sample (untimed), then time one answer, cold then warm."""
-    from memreasoner.data.haystack import build_benchmark
+    from memreasoner.data.benchmark import build_benchmark
     from memreasoner.data.tokens import count_tokens
     from memreasoner.metrics import exact_match
     from memreasoner.reader import load_reader

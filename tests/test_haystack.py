@@ -2,16 +2,9 @@ import numpy as np
 import pytest
 
 from memreasoner.data.babi import load_babi
+from memreasoner.data.benchmark import build_benchmark, pick_questions
 from memreasoner.data.books import load_books
-from memreasoner.data.haystack import (
-    build_benchmark,
-    build_haystacks,
-    context_tokens,
-    cut_to_tokens,
-    hide_story,
-    parse_lengths,
-    pick_questions,
-)
+from memreasoner.data.haystack import build_haystacks, context_tokens, cut_to_tokens, hide_story, parse_lengths
 from memreasoner.data.sample import read_samples, write_samples
 from memreasoner.data.tokens import gpt2_encoding
 from memreasoner.errors import InputError

@@ -8,7 +8,7 @@ from model2vec import StaticModel
 from tokenizers import Tokenizer
 
 from memreasoner.data.babi import load_babi
-from memreasoner.data.haystack import build_benchmark
+from memreasoner.data.benchmark import build_benchmark
 from memreasoner.model.encoder import default_encoder_path
 from memreasoner.model.first_pass import StaticFirstPass
 from memreasoner.paths import babi_file

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from memreasoner.data.babi import load_babi
-from memreasoner.data.haystack import build_benchmark
+from memreasoner.data.benchmark import build_benchmark
 from memreasoner.model.encoder import LineEncoder
 from memreasoner.model.relevance import RelevanceFilter, TemplateMatcher, fit_templates
 from memreasoner.paths import babi_file

@@ -31,7 +31,8 @@ import torch
 
 from ..data.babi import load_babi
 from ..data.books import load_books
-from ..data.haystack import build_haystacks, official_indices, parse_lengths, pick_questions
+from ..data.benchmark import official_indices, pick_questions
+from ..data.haystack import build_haystacks, parse_lengths
 from ..errors import InputError
 from ..metrics import exact_match
 from ..paths import babi_file, babilong_index_file, books_dir

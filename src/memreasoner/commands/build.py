@@ -10,8 +10,8 @@ import argparse
 import sys
 from collections import Counter
 
-from ..data.haystack import STANDARD_LENGTHS, TASKS, build_benchmark, context_tokens, parse_lengths
-from ..data.benchmark import build_official_benchmark
+from ..data.haystack import STANDARD_LENGTHS, context_tokens, parse_lengths
+from ..data.benchmark import TASKS, build_benchmark, build_official_benchmark
 from ..data.sample import Sample, sample_from_dict, write_records, write_samples
 from ..data.tokens import count_tokens
 from ..errors import InputError

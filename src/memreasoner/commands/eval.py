@@ -55,7 +55,8 @@ def load_eval_samples(args) -> list:
 
         samples = load_samples(args.data)
     else:
-        from ..data.haystack import build_benchmark, parse_lengths
+        from ..data.benchmark import build_benchmark
+        from ..data.haystack import parse_lengths
 
         samples = build_benchmark(task=args.task, lengths=parse_lengths(args.lengths), samples=args.samples,
                                   books=args.books, babi=args.babi, seed=args.seed, unseen=args.unseen,

@@ -1,11 +1,14 @@
 """Benchmark files as `memreasoner build` writes them: which questions, which books, which style.
 
-Both styles take their facts from the same place (`_question_source`) and seed each sample by
-(seed, context size, question number), so the two files of one seed hold the same questions.
+It stands on the builders (`haystack.py` for our style, `official.py` for BABILong's generator,
+`ruler.py` for vt), so imports run one way. Both bAbI styles take their facts from the same place
+(`_question_source`) and seed each sample by (seed, context size, question number), so the two
+files of one seed hold the same questions wherever BABILong's story limit leaves them the same.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,11 +16,98 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import InputError
-from ..paths import TASK_FILES, books_dir
-from .books import book_texts
-from .haystack import _question_source, context_tokens, pick_questions
+from ..paths import TASK_FILES, babi_file, babilong_index_file, books_dir
+from .babi import UNSEEN_NAMES, UNSEEN_OBJECTS, UNSEEN_PLACES, BabiSample, generate_babi, guess_task, load_babi, parse_babi
+from .books import book_texts, load_books
+from .haystack import build_haystacks, context_tokens
 from .official import keep_questions, make_haystack, max_n_facts, official_record, questions_as_written
+from .ruler import build_vt
+from .sample import Sample
 from .tokens import gpt2_encoding
+
+
+def official_indices(task: str, index_file: str | Path) -> list[int] | None:
+    """The BABILong 100-sample test subset for `task` (question numbers in the test file), if listed."""
+    try:
+        table = json.loads(Path(index_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read the BABILong index list ({err})", index_file) from None
+    indices = table.get(task) if isinstance(table, dict) else None
+    if indices is not None and not all(isinstance(i, int) and i >= 0 for i in indices):
+        raise InputError(f"the {task} index list must be non-negative integers", index_file)
+    return indices
+
+
+def pick_questions(
+    questions: list[BabiSample], n: int, indices: list[int] | None = None, source: str | Path = "<bAbI>"
+) -> list[tuple[int, BabiSample]]:
+    """(question number, question) pairs: the listed `indices` if given and enough, else the first n."""
+    if n < 1:
+        raise InputError(f"--samples must be at least 1, got {n}")
+    chosen = indices[:n] if indices is not None and n <= len(indices) else list(range(n))
+    if max(chosen) >= len(questions):
+        raise InputError(f"asked for question {max(chosen)} but the file has {len(questions)} questions", source)
+    return [(i, questions[i]) for i in chosen]
+
+
+TASKS = (*TASK_FILES, "vt")
+
+
+def build_benchmark(
+    task: str,
+    lengths: Sequence[str],
+    samples: int,
+    books: str | Path | None = None,
+    babi: str | Path | None = None,
+    seed: int = 42,
+    first: bool = False,
+    unseen: bool = False,
+    split: str = "test",
+    allow_repeats: bool = False,
+    n_chains: int = 1,
+    hops: int = 4,
+    progress: bool = True,
+) -> list[Sample]:
+    """What `memreasoner build` builds: `samples` samples per length of qa1, qa2 or vt.
+
+    Facts come from `babi` (any bAbI-format file, its first questions), else from freshly generated
+    stories with unseen names, places and objects (`unseen`), else from the data dir's bAbI `split`:
+    for the test split, BABILong's official 100-question subset when `samples` <= 100 (unless
+    `first`), otherwise its first questions. Distractors come from `books` (default: the data dir's).
+    vt ignores the bAbI and book options and takes `n_chains` and `hops`.
+    """
+    if task not in TASKS:
+        raise InputError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    contexts = [context_tokens(length) for length in lengths]
+    if task == "vt":
+        return build_vt(lengths, samples, seed, n_chains, hops, progress)
+    questions, source, indices, _ = _question_source(task, samples, babi, seed, first, unseen, split)
+    picked = pick_questions(questions, samples, indices, source)
+    pool = load_books(books if books is not None else books_dir()) if any(contexts) else None
+    return build_haystacks(picked, lengths, pool, seed, allow_repeats, source, progress)
+
+
+def _question_source(
+    task: str, samples: int, babi: str | Path | None, seed: int, first: bool, unseen: bool, split: str
+) -> tuple[list[BabiSample], str | Path, list[int] | None, str]:
+    """(questions, where they come from, official indices or None, the bAbI text they were read from)."""
+    if babi is not None and unseen:
+        raise InputError("give either a bAbI file or unseen (generated) stories, not both")
+    if babi is not None:
+        named = guess_task(babi)
+        if named and named != task:
+            raise InputError(f"the file name says {named}, but the task asked for is {task}", babi)
+        return load_babi(babi, task), babi, None, Path(babi).read_text(encoding="utf-8")
+    if unseen:
+        stories = -(-samples // 5)  # generated stories have five questions each
+        text = generate_babi(task, stories, names=UNSEEN_NAMES, places=UNSEEN_PLACES, objects=UNSEEN_OBJECTS, seed=seed)
+        source = f"<generated {task} stories, unseen vocabulary, seed {seed}>"
+        return parse_babi(text, task, source), source, None, text
+    path = babi_file(task, split)
+    indices = None
+    if split == "test" and not first and samples <= 100:
+        indices = official_indices(task, babilong_index_file())
+    return load_babi(path, task), path, indices, path.read_text(encoding="utf-8")
 
 
 def build_official_benchmark(

@@ -29,7 +29,7 @@ def train_once(model: str, task: str, folder: Path, flags: list[str], **settings
 def load_or_build(data: Path, name: str, task: str, lengths: list[str], n: int, unseen: bool, seed: int,
                  progress: bool = True) -> list:
     """The test samples of one set: read from the folder `data` if an earlier run wrote them, else built and written."""
-    from ..data.haystack import build_benchmark
+    from ..data.benchmark import build_benchmark
     from ..data.sample import read_samples, write_samples
 
     path = data / f"{name}-{'_'.join(lengths)}-n{n}-s{seed}.jsonl"

@@ -46,9 +46,6 @@ class Sample:
         bounds = list(self.sentence_starts) + [len(self.input)]
         return [self.input[a:b].strip() for a, b in zip(bounds, bounds[1:])]
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
-
 
 REQUIRED = ("input", "question", "target")
 

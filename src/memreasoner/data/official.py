@@ -22,7 +22,9 @@ driven by `data/create_tasks.py`), so our facts, books and seeds can be written 
 
 One reading is ours: every fact and noise sentence is tokenised after one space (" " + sentence),
 so the text reads as sentences joined by single spaces, as the public 0k release does, and a fact
-after the cut fragment reads "Still later he removed to Daniel travelled to the office.". Two
+after the cut fragment reads "Still later he removed to Daniel travelled to the office.". (The
+generator's code as published tokenises the bare sentence, which would glue "office.Mary"; the
+releases' text has the spaces.) The 10-token floor counts the bare sentence, as the code does. Two
 differences are deliberate: each sample has its own random stream, where the official sampler
 hands one sample's left-over sentences to the next, and the books are ours, not PG-19.
 """

@@ -12,7 +12,7 @@ from memreasoner.model.memreasoner import MemReasoner
 
 # Small enough for the test suite: a 1-layer decoder, small GRU and memory.
 SMALL = ["--decoder-layers", "1", "--decoder-dim", "64", "--decoder-heads", "2", "--gru-hidden", "64",
-         "--slots", "64", "--threads", "1"]
+         "--slots", "64", "--threads", "1", "--no-first-pass"]
 
 
 @pytest.fixture(autouse=True)

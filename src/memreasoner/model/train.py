@@ -139,8 +139,9 @@ def add_arguments(group) -> None:
     a("--relevance", default=m.relevance, choices=list(SCORES), help="IU relevance score")
     a("--relevance-margin", type=float, default=m.relevance_margin)
     a("--no-iu", dest="iu", action="store_false", help="write every line, no inference-time update")
-    a("--first-pass", action="store_true", help="also fit the static first pass (model2vec distillation of the "
-      "encoder, ~20 s once) that picks the lines the full encoder reads in long inputs")
+    a("--first-pass", action=argparse.BooleanOptionalAction, default=True, help="fit the static first pass "
+      "(model2vec distillation of the encoder, made once and cached) that picks the lines the full encoder reads in "
+      "long inputs: the fast path; --no-first-pass for a checkpoint that only has the paper's path")
 
 
 def model_config(args) -> MemReasonerConfig:

@@ -14,7 +14,7 @@ from memreasoner.commands.answer import Stopwatch
 from memreasoner.model import train as trainer
 
 SMALL = ["--decoder-layers", "1", "--decoder-dim", "64", "--decoder-heads", "2", "--gru-hidden", "64",
-         "--slots", "64", "--threads", "1"]
+         "--slots", "64", "--threads", "1", "--no-first-pass"]
 
 
 @pytest.fixture(scope="module")

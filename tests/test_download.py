@@ -55,3 +55,19 @@ def test_checksum_mismatch_is_refused(monkeypatch, tmp_path, data_dir, capsys):
     assert main(["download", "--dest", str(tmp_path)]) == 2
     assert "checksum mismatch" in capsys.readouterr().err
     assert not (tmp_path / "tokenizers" / "gpt2.tiktoken").exists()
+
+
+def test_without_a_folder_it_fills_the_cache_which_then_wins_over_the_embedded_default(monkeypatch, tmp_path, data_dir,
+                                                                                        capsys):
+    from memreasoner import paths
+
+    served = _mirror(data_dir)
+    monkeypatch.setattr(download, "fetch", lambda url: served[url])
+    monkeypatch.delenv(paths.ENV_VAR)
+    monkeypatch.setenv("MEMREASONER_CACHE", str(tmp_path))
+    assert main(["download"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"fetching {download.BABI_ARCHIVE}" and out[-1].startswith(f"data ready in {tmp_path / 'data'};")
+    assert sum(line.startswith("ok ") for line in out) == len(download.BABI_FILES) + len(download.FILES)
+    assert paths.data_dir() == tmp_path / "data"
+    assert paths.babi_file("qa1", "test") == tmp_path / "data" / "babi" / "en" / "qa1_single-supporting-fact_test.txt"

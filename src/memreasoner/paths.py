@@ -1,6 +1,7 @@
 """Where data comes from: one data directory, the first of
-    `--data-dir` > `$MEMREASONER_DATA` > ~/.cache/memreasoner/data (what `memreasoner download` writes)
-    > the small default shipped inside the package (data/embedded/), unpacked once into the cache dir.
+    `--data-dir` > `$MEMREASONER_DATA` > <cache dir>/data if it exists (what `memreasoner download`
+    writes) > the small default shipped inside the package (data/embedded/), unpacked once into the
+    cache dir, so that a fresh install runs with no data folder at all.
 
 Layout expected under it (the layout of `memreasoner download` and of ../shared/data):
     babi/en/qa1_single-supporting-fact_{train,test}.txt  (and en-10k/, qa2_...)

@@ -71,3 +71,21 @@ def test_without_a_folder_it_fills_the_cache_which_then_wins_over_the_embedded_d
     assert sum(line.startswith("ok ") for line in out) == len(download.BABI_FILES) + len(download.FILES)
     assert paths.data_dir() == tmp_path / "data"
     assert paths.babi_file("qa1", "test") == tmp_path / "data" / "babi" / "en" / "qa1_single-supporting-fact_test.txt"
+
+
+def test_an_interrupted_default_download_leaves_the_embedded_default_in_use(monkeypatch, tmp_path, data_dir, capsys):
+    from memreasoner import paths
+
+    served = _mirror(data_dir)
+    url, _ = download.FILES["tokenizers/gpt2.tiktoken"]
+    monkeypatch.delenv(paths.ENV_VAR)
+    monkeypatch.setenv("MEMREASONER_CACHE", str(tmp_path))
+    monkeypatch.setattr(download, "fetch", lambda u: _offline(u) if u == url else served[u])
+    assert main(["download"]) == 2  # the bAbI files are in, the BPE file is not
+    assert not (tmp_path / "data").exists()
+    assert paths.data_dir().name.startswith("embedded-")
+    fetched = []
+    monkeypatch.setattr(download, "fetch", lambda u: fetched.append(u) or served[u])
+    assert main(["download"]) == 0
+    assert paths.data_dir() == tmp_path / "data" and (tmp_path / "data" / "tokenizers" / "gpt2.tiktoken").is_file()
+    assert download.BABI_ARCHIVE not in fetched  # the rerun resumed: what was in was not fetched again

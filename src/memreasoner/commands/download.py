@@ -88,7 +88,13 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     dest = Path(args.dest) if args.dest else chosen_data_dir() or download_dir()
-    download(dest, progress=print)
+    if dest == download_dir() and not dest.exists():
+        # Its mere existence makes it the data dir: fill it under another name (a rerun resumes there), then rename.
+        partial = dest.with_name(dest.name + ".part")
+        download(partial, progress=print)
+        partial.rename(dest)
+    else:
+        download(dest, progress=print)
     if dest == download_dir():
         print(f"data ready in {dest}; memreasoner uses it by default (no --data-dir or ${ENV_VAR} needed)")
     else:

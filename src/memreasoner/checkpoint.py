@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -69,13 +69,22 @@ def read_config(path: str | Path, model: str) -> dict:
     return obj
 
 
+def check_weights_file(path: str | Path) -> None:
+    """One-line InputError if `path` is not a whole safetensors file (cut short, or something else);
+    reads only its header, which records how long the file must be."""
+    try:
+        with safe_open(str(path), framework="pt"):
+            pass
+    except SafetensorError as err:
+        raise InputError(f"damaged weights file ({str(err).splitlines()[0]})", path) from None
+
+
 def load_weights(module: nn.Module, path: str | Path) -> None:
     """Read model.safetensors of folder `path` into `module`; every tensor must be there and fit."""
     weights = Path(path) / WEIGHTS_FILE
+    check_weights_file(weights)
     try:
         missing, unexpected = load_model(module, str(weights), strict=False)
-    except SafetensorError as err:  # truncated, or not a safetensors file at all
-        raise InputError(f"damaged weights file ({str(err).splitlines()[0]})", weights) from None
     except RuntimeError as err:  # a tensor of another shape than the config builds
         mismatch = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), str(err))
         raise InputError(f"weights do not fit the config ({mismatch})", weights) from None

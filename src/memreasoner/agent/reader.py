@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from ..checkpoint import check_weights_file
 from ..data.sample import Sample
 from ..errors import InputError
+from ..files import read_json
 from ..reader import Answer, Reader
 from .backends import HFPolicy, OpenAIPolicy
 from .loop import AgentConfig, new_episodes, run_episodes
@@ -94,23 +96,29 @@ class RememR1Reader(Reader):
             return cls(policy, config, source)
         folder = Path(spec)
         config_file = folder / "config.json"
-        meta = {}
-        if config_file.is_file():
-            try:
-                meta = json.loads(config_file.read_text())
-            except json.JSONDecodeError as err:
-                raise InputError(f"config.json is not valid JSON ({err.msg})", config_file) from None
+        meta = read_json(config_file) if config_file.is_file() else {}
+        if not isinstance(meta, dict):
+            raise InputError("holds no JSON object", config_file)
         if meta.get("model") in ("rememr1", "memagent"):
             try:
                 config = AgentConfig(**meta.get("agent", {}))
             except TypeError as err:
                 raise InputError(f"bad agent settings in config.json ({err})", config_file) from None
             if meta.get("backend") == "openai":
+                if "url" not in meta:
+                    raise InputError('backend "openai" but no "url" of the server', config_file)
                 policy = OpenAIPolicy(meta["url"], model=meta.get("llm"))
                 return cls(policy, config, {k: meta[k] for k in ("backend", "url", "llm") if k in meta})
-            return cls(HFPolicy.from_path(folder / "policy", device=device), config, {"backend": "hf"})
+            return cls(_hf_policy(folder / "policy", device), config, {"backend": "hf"})
         # Any other Hugging Face causal LM (a local folder, or a hub name the user chose to download).
-        return cls(HFPolicy.from_path(spec, device=device), AgentConfig(template="instruct"), {"backend": "hf"})
+        return cls(_hf_policy(spec, device), AgentConfig(template="instruct"), {"backend": "hf"})
+
+
+def _hf_policy(path: str | Path, device: str) -> HFPolicy:
+    """A Hugging Face policy; a damaged weights file in a local folder is named in one line."""
+    for weights in sorted(Path(path).glob("*.safetensors")):
+        check_weights_file(weights)
+    return HFPolicy.from_path(path, device=device)
 
 
 class MemAgentReader(RememR1Reader):

@@ -124,3 +124,12 @@ def test_build_train_and_eval_from_the_embedded_default_alone(no_data_dir, tmp_p
                  "--out", str(out)]) == 0
     assert {r["length"] for r in json.loads(out.read_text())["samples"]} == {"0k", "1k", "4k"}
     assert [p.name for p in no_data_dir.iterdir() if p.name.startswith("embedded-")] == [paths.data_dir().name]
+
+
+def test_a_full_download_holds_everything_embedded():
+    """Once `memreasoner download` has filled its folder, that folder wins over the embedded default:
+    it must hold every embedded file, byte for byte."""
+    from memreasoner.commands import download
+
+    fetched = download.BABI_FILES | {rel: sha for rel, (_, sha) in download.FILES.items()}
+    assert {rel: entry["sha256"] for rel, entry in _manifest().items()}.items() <= fetched.items()

@@ -1,7 +1,7 @@
 """`memreasoner download`: fetch the public data this toolkit uses, each file checked by SHA-256.
 
 What it lays out under the data dir is exactly the layout of ../shared/data (see `memreasoner.paths`):
-bAbI v1.2 qa1/qa2 from the public archive, Project Gutenberg books for distractor text (PG-19 itself
+bAbI v1.2 qa1-qa5 from the public archive, Project Gutenberg books for distractor text (PG-19 itself
 is not fetched: it is 11 GB), the GPT-2 BPE ranks and BABILong's 100-sample index list. The checksums
 are those of the copies in ../shared/data, so a download gives byte-identical data.
 """
@@ -20,7 +20,11 @@ from ..paths import ENV_VAR, chosen_data_dir, download_dir
 BABI_ARCHIVE = "https://s3.amazonaws.com/text-datasets/babi_tasks_1-20_v1-2.tar.gz"
 _QA1 = "qa1_single-supporting-fact"
 _QA2 = "qa2_two-supporting-facts"
-# data-dir path -> SHA-256; each is `tasks_1-20_v1-2/<path under babi/>` in the archive
+_QA3 = "qa3_three-supporting-facts"
+_QA4 = "qa4_two-arg-relations"
+_QA5 = "qa5_three-arg-relations"
+# data-dir path -> SHA-256; each is `tasks_1-20_v1-2/<path under babi/>` in the archive. qa1-qa5, as embedded
+# (no en-10k qa3 train file: ../shared/data's copy of the release lacks it, so its checksum is unknown here).
 BABI_FILES = {
     f"babi/en/{_QA1}_test.txt": "55acf66cef2f6d798e2aa1d056e1ec8f24e910ea9215b639450574321132959b",
     f"babi/en/{_QA1}_train.txt": "c64ba9b1a49bbb111ffc4cd2ae4f129d25c012399dd7ade9679eea464b9afb05",
@@ -30,6 +34,17 @@ BABI_FILES = {
     f"babi/en-10k/{_QA1}_train.txt": "749ea9f7c99070feb2d88c975a254417a0dcc8274add4435ae5ae24c7afc7e9d",
     f"babi/en-10k/{_QA2}_test.txt": "eff93fb9cd81ba02eb765772cf7cc269769ed44ec71cbbbc19cfb16ee5eba0f6",
     f"babi/en-10k/{_QA2}_train.txt": "d4074c0c5d54f70ce2f538056ce2b6ef6a313da336da4245f1a24f1298e37ef3",
+    f"babi/en/{_QA3}_test.txt": "17795c977100baf8188f386522ae301b62d6c1a13efc01b3aea781e588b4d57f",
+    f"babi/en/{_QA3}_train.txt": "a6e78019f36a02a7ed71fe6aaded0b563ff09c8deec392931801fcd9c6af4d60",
+    f"babi/en-10k/{_QA3}_test.txt": "17795c977100baf8188f386522ae301b62d6c1a13efc01b3aea781e588b4d57f",
+    f"babi/en/{_QA4}_test.txt": "07f0ca18ddeea9eed4ba6d59e162adcb0ce44815721114b3540d92825509331e",
+    f"babi/en/{_QA4}_train.txt": "c9370502d85fa382f32d1fea2111e817f81ae9e3e79eb2924a1a5392a90417fa",
+    f"babi/en-10k/{_QA4}_test.txt": "07f0ca18ddeea9eed4ba6d59e162adcb0ce44815721114b3540d92825509331e",
+    f"babi/en-10k/{_QA4}_train.txt": "5d11b821d35234988ab907866aa7ce718e6b6d751acf63bdef52262afb59f12c",
+    f"babi/en/{_QA5}_test.txt": "ec825c1c8a76e63a31f0d7a7763cd63740e98332fa9bdf246a19068949bd5f97",
+    f"babi/en/{_QA5}_train.txt": "086cd59c3ca9677bfac3d6a22ca5853c76a5c1fbae3159c7c4a6aef759a74ec0",
+    f"babi/en-10k/{_QA5}_test.txt": "ec825c1c8a76e63a31f0d7a7763cd63740e98332fa9bdf246a19068949bd5f97",
+    f"babi/en-10k/{_QA5}_train.txt": "2506910935b701bac64fc8b1d7ff12bd8d0f47ceefca183454282bec784c12a5",
 }
 
 _RAW = "https://raw.githubusercontent.com"

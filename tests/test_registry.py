@@ -134,3 +134,15 @@ def test_a_trainer_without_a_variant_refuses_another_and_bad_flags_are_one_line(
     assert "--variant en-10k" in capsys.readouterr().err and not (tmp_path / "c" / "models").exists()
     with pytest.raises(InputError, match="unknown model 'gpt5'"):
         train("gpt5", "qa1", tmp_path / "b")
+
+
+@pytest.mark.parametrize("name,key", [("memreasoner", "gru_hidden"), ("mamba", "dim"), ("memn2n", "dim")])
+def test_weights_of_another_shape_than_the_config_are_named(checkpoints, tmp_path, name, key):
+    folder = tmp_path / name
+    shutil.copytree(checkpoints[name], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config[key] *= 2
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InputError, match="do not fit the config") as err:
+        load_reader(str(folder))
+    assert err.value.path == str(folder / "model.safetensors") and "\n" not in str(err.value)

@@ -56,3 +56,23 @@ def test_train_flags_for_one_model_or_all():
     flags = ["--steps=3", "rmt:--rmt-segment=64", "mamba:--mamba-dim=8"]
     assert flags_for("rmt", flags) == ["--steps=3", "--rmt-segment=64"]
     assert flags_for("memn2n", flags) == ["--steps=3"]
+
+
+def test_compare_trains_and_evaluates_an_agent_on_its_own_babi_set(tmp_path):
+    from memreasoner.paths import babi_file
+
+    small = tmp_path / "qa2_train.txt"
+    small.write_text("\n".join(babi_file("qa2", "train").read_text().splitlines()[:90]) + "\n")
+    toy = ["--imitation-questions=12", "--agent-train-lengths=1k", "--imitation-steps=2", "--grpo-steps=1",
+           "--grpo-questions=1", "--group-size=2", "--grpo-lengths=1k", "--agent-eval-samples=1",
+           "--agent-eval-lengths=1k", "--policy-dim=16", "--policy-layers=1", "--policy-heads=2", f"--babi={small}"]
+    out = tmp_path / "agent"
+    args = ["compare", "--models", "memagent", "--task", "qa2", "--lengths", "0k", "--samples", "1", "--out", str(out),
+            "--quiet", *[f"--train-flag=memagent:{flag}" for flag in toy]]
+    assert main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["memagent"]["accuracy"]) == {"0k"} and results["memagent"]["params"] is None
+    assert json.loads((out / "settings.json").read_text())["train_variant"] == "en-10k"
+    report = out / "models" / "memagent" / "report.json"
+    written = report.stat().st_mtime_ns
+    assert main(args) == 0 and report.stat().st_mtime_ns == written  # finished: not trained again

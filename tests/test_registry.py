@@ -98,6 +98,7 @@ def test_a_damaged_checkpoint_is_one_input_error_naming_the_file(checkpoints, da
         "garbage": (weights, b"not a safetensors file" * 8),
         "bad json": ("config.json", b'{"model": "' + name.encode() + b'", '),
         "no model key": ("config.json", b'{"task": "qa1"}'),
+        "unknown model": ("config.json", b'{"model": "gpt5"}'),
     }
     for what, (relative, data) in damages.items():
         folder = tmp_path / what

@@ -83,4 +83,6 @@ def load_reader(spec: str, device: str = "cpu") -> Reader:
         if not isinstance(obj, dict) or not isinstance(obj.get("model"), str):
             raise InputError('no "model" key naming the reader', config)
         name = obj["model"]
+        if name not in registry.MODELS:
+            raise InputError(f'"model" names no known reader ({name!r}; known: {", ".join(registry.MODELS)})', config)
     return registry.get(name).reader_class().load(path, device=device)

@@ -12,12 +12,11 @@ from pathlib import Path
 from .. import registry
 from ..errors import InputError
 from ..files import write_atomic
+from ..training import train
 
 
 def train_once(model: str, task: str, folder: Path, flags: list[str], **settings) -> None:
     """Train `model` into `folder` (training.train's keywords in `settings`) unless it finished there."""
-    from ..training import train
-
     spec = registry.get(model)
     if (folder / spec.done_file).is_file():
         return

@@ -153,3 +153,20 @@ def test_a_story_line_glued_to_a_cut_sentence_is_split_off():
     assert lines == ["A book line that is long enough.", "Still later he removed to", "Daniel travelled to the office.",
                      "Mary went to the kitchen."]
     assert origin == [0, 1, 1, 2]
+
+
+def test_a_fact_in_other_words_is_kept_when_its_latent_is_as_near_training_as_training_is():
+    e = torch.eye(DIM)
+    train_lines = ["Mary went to the kitchen.", "John went to the garden."]
+    train = torch.stack([e[0], 0.8 * e[0] + 0.6 * e[1]])  # each training line's nearest other: cosine 0.8
+    table = {"Mary went to the kitchen.": e[0],
+             "Mary walked into the kitchen.": 0.75 * e[0] + (1 - 0.75 ** 2) ** 0.5 * e[2],  # no template, knn 0.75
+             "It was a dark and stormy night.": 0.5 * e[0] + 0.75 ** 0.5 * e[3]}  # knn 0.5
+    filt = RelevanceFilter(DIM, "template", eta=10, margin=0.1, bank=2)
+    filt.fit(train, train_lines)
+    assert float(filt.calibration) == pytest.approx(0.8)
+    lines = list(table)
+    kept, _, scores = filt.select(lines, torch.zeros(DIM), lambda texts: torch.stack([table[t] for t in texts]))
+    # knn's own test (0.75 >= 0.8 - 0.1) keeps the paraphrase, though no template fits it and 0.75 < 0.9
+    assert [lines[i] for i in kept] == ["Mary went to the kitchen.", "Mary walked into the kitchen."]
+    assert scores.tolist() == pytest.approx([1.2, 0.95])  # knn moved onto the template's scale: + (1 - 0.8)

@@ -9,63 +9,37 @@ Score (config `relevance`), learned from the training lines alone, never from di
 `question` ask "does this look like a story line?", not "is this about the question?", so a qa2
 second-hop fact ("Mary went to the kitchen"), which shares no word with "Where is the football?",
 survives as surely as the first-hop fact:
-  template  (default) the larger of `knn` and the line's match to a training template: the training
-            lines with every word position that varies between them made a slot ("* * to the * ."),
-            scored as the fraction of the line's words that agree with a template of its length.
-            Story lines with names, places and objects never seen in training fill the same slots,
-            so they match as fully as seen ones, which no score on the latents manages (below).
-            Templates are fitted at training time and stored in the config (`relevance_templates`).
+  template  (default) a line is kept when it fits a training template *or* passes the knn test.
+            Templates are the training lines with every word position that varies between them
+            made a slot ("* * to the * ."), scored as the fraction of the line's words that agree
+            with a template of its length: story lines with names, places and objects never seen
+            in training fill the same slots, which no score on the latents manages. The knn test
+            keeps what a template cannot: a fact phrased with other words ("Mary walked into the
+            kitchen."), whose latent MiniLM still puts as near a training line as training lines are
+            to each other. One score ranks both: knn is moved onto the template's scale (shifted
+            by 1 - calibration, so knn's threshold lands on the template's).
   knn       the highest cosine between the line's latent and any distinct training line
             (a bank of at most `bank` latents kept with the checkpoint).
   centroid  cosine to the mean latent of the training lines.
-  question  cosine to the question latent: the ablation SPEC warns about (it ranks the supporting
-            fact around 218th of 1,300 book lines and throws the second hop away).
-
-Measured (MiniLM, 3 BABILong-style 16k haystacks per row; "books above" = book lines scoring at least
-as high as the weakest story line):
-                          knn: story min / book max / books above   centroid: same
-  qa1, bAbI vocabulary    1.000 / 0.48-0.59 / 0 of 167-671           0.61-0.68 / 0.35-0.53 / 0
-  qa2, bAbI vocabulary    1.000 / 0.48-0.52 / 0 of 319-524           0.52-0.58 / 0.42-0.52 / 0-1
-  qa1, unseen vocabulary  0.410 / 0.48-0.53 / 3-28 of 167-632        0.400 / 0.35-0.50 / 0-14
-  qa2, unseen vocabulary  0.371 / 0.48-0.53 / 7-77 of 167-631        0.335-0.348 / 0.33-0.51 / 0-61
-With the bAbI vocabulary the nearest-neighbour score separates facts from books completely; with
-names and places never seen in training no score on these latents does, so there some book lines
-are kept (and `margin` must be widened for the story to pass the threshold at all). The template
-score (qa1: 2 templates from 120 training lines, qa2: 7 from 262) separates both:
-                          template: story min / book max / books above
-  qa1, bAbI vocabulary    1.000 / 0.50-0.67 / 0 of 249-523
-  qa2, bAbI vocabulary    1.000 / 0.51-0.67 / 0 of 409-573
-  qa1, unseen vocabulary  1.000 / 0.44-0.56 / 0 of 249-505
-  qa2, unseen vocabulary  1.000 / 0.46-0.56 / 0 of 248-505
-Over 20 unseen-vocabulary 16k haystacks (~9,500 book lines per task) no book line matched a template
-fully; 1 (qa1) and 23 (qa2, short lines like "I cannot understand it." against "* * the * .") reached
-the 0.8 threshold. End to end (qa1/qa2 copy-decoder checkpoints, 50 samples per length, exact match
-at 0k / 1k / 4k; the same checkpoint with `--set relevance=knn` for comparison):
-                          template               knn
-  qa1, bAbI vocabulary    100 / 100 / 100%       100 / 100 / 100%
-  qa1, unseen vocabulary   90 /  90 /  90%        90 /  70 /  36%
-  qa2, bAbI vocabulary    100 / 100 / 100%       100 / 100 / 100%
-  qa2, unseen vocabulary   20 /  20 /  20%        20 /  12 /   4%
-With `template` an unseen-vocabulary story loses nothing to the haystack: what is left is what the
-bare story (0k) already gets wrong, the hops landing on another person's line (qa1) or missing the
-second fact (qa2, supporting facts hit 2%). Limits: a template has a fixed number of words, so a
-story whose fillers have more words than training's ("the living room" for "the kitchen") matches
-only in part, and a line with a template word replaced by a synonym ("walked" for "went") likewise.
+  question  cosine to the question latent: the ablation SPEC warns about (a question-similarity
+            filter ranks a supporting fact hundreds of places down among book lines and throws the
+            second hop away).
+Limits: a template has a fixed number of words, so a story whose fillers have more words than
+training's ("the living room" for "the kitchen") matches only through knn.
 
 Which lines survive: the top `eta` lines by score, minus those below the threshold (unless that
-would leave none). The threshold is `calibration - margin`; `fit` sets `calibration` to the lowest
-score a training line gets against the others (knn: each line's nearest *other* training line;
-centroid: its cosine to the centroid; template: 1, since every training line matches its own
-template, so the threshold is 1 - margin = 0.9 by default). For `question` scores there is no threshold.
-Why 0.1 and not 0.2: at 0.8 short book fragments that share 4 of 5 words with "* * the * ."
-("Vpon the Heath\n\n 3.", "God saue the King\n\n King.") passed and were written to memory; the qa2
-hops landed on them in 3 of 100 haystacks at 64k (97%; 100% at every length 0k-128k with 0.1, and
-qa1 unseen unchanged at 87% on 100 samples, `memreasoner eval --task qa2 --samples 100 --set
-relevance_margin=0.1` on a template checkpoint trained with 0.2).
-`margin` is read at inference, so it can be widened for unseen-vocabulary tests without retraining.
+would leave none). `fit` sets `calibration` to the lowest score a training line gets against the
+others (knn and template: each line's nearest *other* training line; centroid: its cosine to the
+centroid). The threshold is `calibration - margin`, and for templates 1 - margin (every training
+line matches its own template with score 1). `margin` is 0.1, not 0.2: at 0.8 short book fragments
+that share 4 of 5 words with "* * the * ." passed and qa2's hops landed on them. It is read at
+inference, so it can be changed without retraining. `question` scores have no threshold.
+
+A story line glued to the end of another (BABILong's generator cuts its last noise sentence by
+tokens) is split off first (`split_glued`), so it is scored on its own words.
 
 Streaming: lines are encoded and scored `stream_lines` at a time, and only the running top-eta
-(indices, scores, latents) is kept, so a 1M-token haystack (~41k lines) never becomes one tensor.
+(indices, scores, latents) is kept, so a 1M-token haystack never becomes one tensor.
 """
 
 from __future__ import annotations
@@ -278,7 +252,8 @@ class RelevanceFilter(nn.Module):
             knn = (z @ self.bank.T).max(1).values if len(self.bank) else z.new_zeros(len(z))
             if self.score_kind == "knn":
                 return knn
-            return torch.maximum(knn, torch.tensor([self.templates.score(t) for t in lines], dtype=z.dtype, device=z.device))
+            template = torch.tensor([self.templates.score(t) for t in lines], dtype=z.dtype, device=z.device)
+            return torch.maximum(knn + (1.0 - self.calibration), template)  # knn on the template's scale
         return z @ (self.centroid if self.score_kind == "centroid" else zq)
 
     @torch.no_grad()

@@ -17,6 +17,7 @@ from memreasoner.data.babi import (
     generate_varied_babi,
     load_babi,
     parse_babi,
+    read_event,
 )
 from memreasoner.errors import InputError
 
@@ -138,3 +139,16 @@ def test_multiword_places_and_objects_work():
     samples = parse_babi(text, "qa2")
     assert {s.answer for s in samples} <= {"living room", "tool shed"}
     assert all(derive_answer(s.lines, s.question) == (s.answer, s.support) for s in samples)
+
+
+def test_world_reads_the_paraphrased_phrasing_too():
+    lines = ["Mary walked into the living room.", "Later, Mary fetched the red ball.", "Next, John headed to the office.",
+             "Subsequently, Mary hurried to the garden.", "Mary set down the red ball."]
+    assert [read_event(line)[0] for line in lines] == ["move", "get", "move", "move", "drop"]
+    assert read_event(lines[1]) == ("get", "Mary", "red ball")
+    assert derive_answer(lines[:2], "Where is the red ball?") == ("living room", [1, 0])  # went, took, stayed
+    assert derive_answer(lines, "Where is the red ball?") == ("garden", [4, 3])
+    assert derive_answer(lines, "Where is John?") == ("office", [2])
+    for sentence in ("Mary sauntered into the garden.", "Meanwhile, Mary went to the garden.", "Later Mary went to the garden."):
+        with pytest.raises(ValueError, match="not a qa1/qa2 story sentence"):
+            read_event(sentence)

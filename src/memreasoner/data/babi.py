@@ -100,13 +100,30 @@ MOVE_VERBS = ("moved to", "went to", "journeyed to", "travelled to", "went back 
 GET_VERBS = ("got", "grabbed", "picked up", "took")
 DROP_VERBS = ("dropped", "discarded", "put down", "left")
 
+# Test-only phrasing (the generalization suite's `paraphrased` stories): verbs and sentence openers that
+# no training story uses, so a score on them says whether a model reads what a sentence means or only
+# bAbI's templates. `World` reads them too, so those stories' answers re-derive from the text as written.
+PARAPHRASED_MOVE_VERBS = ("walked into", "headed to", "hurried to", "wandered into", "ran to", "strolled into")
+PARAPHRASED_GET_VERBS = ("fetched", "collected", "lifted", "snatched", "obtained", "seized")
+PARAPHRASED_DROP_VERBS = ("set down", "abandoned", "dumped", "released")
+OPENERS = ("Later,", "Next,", "Eventually,", "Soon,", "Subsequently,")
+
+_OPENER = rf"(?:(?:{'|'.join(OPENERS)}) )?"
 _NAME = r"(?P<actor>\w+)"
 _THING = r"the (?P<thing>\w+(?: \w+)*?)"
-_MOVE = re.compile(rf"^{_NAME} (?:{'|'.join(MOVE_VERBS)}) {_THING}\.$")
-_GET = re.compile(rf"^{_NAME} (?:{'|'.join(GET_VERBS)}) {_THING}(?: there)?\.$")
-_DROP = re.compile(rf"^{_NAME} (?:{'|'.join(DROP_VERBS)}) {_THING}(?: there)?\.$")
+_MOVE = re.compile(rf"^{_OPENER}{_NAME} (?:{'|'.join(MOVE_VERBS + PARAPHRASED_MOVE_VERBS)}) {_THING}\.$")
+_GET = re.compile(rf"^{_OPENER}{_NAME} (?:{'|'.join(GET_VERBS + PARAPHRASED_GET_VERBS)}) {_THING}(?: there)?\.$")
+_DROP = re.compile(rf"^{_OPENER}{_NAME} (?:{'|'.join(DROP_VERBS + PARAPHRASED_DROP_VERBS)}) {_THING}(?: there)?\.$")
 _WHERE_OBJECT = re.compile(r"^Where is the (?P<thing>\w+(?: \w+)*)\?$")
 _WHERE_PERSON = re.compile(r"^Where is (?P<actor>\w+)\?$")
+
+
+def read_event(sentence: str) -> tuple[str, str, str]:
+    """("move", person, place), ("get", person, object) or ("drop", person, object); ValueError if none."""
+    for kind, pattern in (("move", _MOVE), ("get", _GET), ("drop", _DROP)):
+        if match := pattern.match(sentence):
+            return kind, match["actor"], match["thing"]
+    raise ValueError(f"not a qa1/qa2 story sentence: {sentence!r}")
 
 
 class World:
@@ -119,21 +136,19 @@ class World:
 
     def tell(self, sentence: str, index: int) -> None:
         """Apply one story sentence; ValueError if it is not a qa1/qa2 sentence."""
-        if move := _MOVE.match(sentence):
-            self.location[move["actor"]] = (move["thing"], index)
-        elif get := _GET.match(sentence):
-            self.holder[get["thing"]] = (get["actor"], index)
-            self.dropped.pop(get["thing"], None)
-        elif drop := _DROP.match(sentence):
-            thing = drop["thing"]
+        kind, actor, thing = read_event(sentence)
+        if kind == "move":
+            self.location[actor] = (thing, index)
+        elif kind == "get":
+            self.holder[thing] = (actor, index)
+            self.dropped.pop(thing, None)
+        else:
             self.holder.pop(thing, None)
-            if drop["actor"] in self.location:  # bAbI lets people drop things before going anywhere
-                place, moved_at = self.location[drop["actor"]]
+            if actor in self.location:  # bAbI lets people drop things before going anywhere
+                place, moved_at = self.location[actor]
                 self.dropped[thing] = (place, index, moved_at)
             else:
                 self.dropped.pop(thing, None)
-        else:
-            raise ValueError(f"not a qa1/qa2 story sentence: {sentence!r}")
 
     def answer(self, question: str) -> tuple[str, list[int]]:
         """The answer and its supporting sentences in bAbI's order (object fact, then the move)."""
@@ -253,7 +268,7 @@ def _check_vocabulary(task: str, names: Sequence[str], places: Sequence[str], ob
         raise InputError("names, places and objects must all differ")
 
 
-class _StoryWriter:
+class StoryWriter:
     """Numbers the lines of one story and keeps its `World` in step with what is written."""
 
     def __init__(self) -> None:
@@ -272,54 +287,54 @@ class _StoryWriter:
         self.out.append(f"{len(self.out) + 1} {question} \t{answer}\t{ids}")
 
 
-def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+def pick(rng: np.random.Generator, options: Sequence[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def _move(rng: np.random.Generator, story: _StoryWriter, person: str, places: list[str]) -> None:
+def write_move(rng: np.random.Generator, story: StoryWriter, person: str, places: list[str]) -> None:
     here = story.world.location.get(person, (None, 0))[0]
-    story.say(f"{person} {_pick(rng, MOVE_VERBS)} the {_pick(rng, [p for p in places if p != here])}.")
+    story.say(f"{person} {pick(rng, MOVE_VERBS)} the {pick(rng, [p for p in places if p != here])}.")
 
 
 def _qa1_story(rng: np.random.Generator, names: list[str], places: list[str], objects: list[str], n_questions: int) -> list[str]:
-    story = _StoryWriter()
+    story = StoryWriter()
     for _ in range(n_questions):
         for _ in range(2):
-            _move(rng, story, _pick(rng, names), places)
-        story.ask(f"Where is {_pick(rng, sorted(story.world.location))}?")
+            write_move(rng, story, pick(rng, names), places)
+        story.ask(f"Where is {pick(rng, sorted(story.world.location))}?")
     return story.out
 
 
 def _qa2_story(rng: np.random.Generator, names: list[str], places: list[str], objects: list[str], n_questions: int) -> list[str]:
-    story = _StoryWriter()
+    story = StoryWriter()
     for _ in range(n_questions):
         rounds = int(rng.geometric(0.55))  # pairs of sentences before the question: 1 most often, as in bAbI
         answerable: list[str] = []
         while rounds > 0 or not answerable:
             for _ in range(2):
-                _act(rng, story, _pick(rng, names), places, objects)
+                write_act(rng, story, pick(rng, names), places, objects)
             rounds -= 1
             answerable = [o for o in objects if _knows_where(story.world, o)]
-        story.ask(f"Where is the {_pick(rng, answerable)}?")
+        story.ask(f"Where is the {pick(rng, answerable)}?")
     return story.out
 
 
-def _act(rng: np.random.Generator, story: _StoryWriter, person: str, places: list[str], objects: list[str]) -> None:
+def write_act(rng: np.random.Generator, story: StoryWriter, person: str, places: list[str], objects: list[str]) -> None:
     """One sentence for `person`: a move, or (once they are somewhere) picking up or putting down."""
     world = story.world
     if person not in world.location or rng.random() < 0.55:
-        _move(rng, story, person, places)
+        write_move(rng, story, person, places)
         return
     here = world.location[person][0]
     held = [o for o in objects if world.holder.get(o, ("",))[0] == person]
     takeable = [o for o in objects if o not in world.holder and world.dropped.get(o, (here,))[0] == here]
     if held and (not takeable or rng.random() < 0.5):
         there = " there" if rng.random() < 0.2 else ""
-        story.say(f"{person} {_pick(rng, DROP_VERBS)} the {_pick(rng, held)}{there}.")
+        story.say(f"{person} {pick(rng, DROP_VERBS)} the {pick(rng, held)}{there}.")
     elif takeable:
-        story.say(f"{person} {_pick(rng, GET_VERBS)} the {_pick(rng, takeable)} there.")
+        story.say(f"{person} {pick(rng, GET_VERBS)} the {pick(rng, takeable)} there.")
     else:
-        _move(rng, story, person, places)
+        write_move(rng, story, person, places)
 
 
 def _knows_where(world: World, thing: str) -> bool:

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memreasoner.model.copy import CopySource
+from memreasoner.model.pointer import CopySource
 from memreasoner.model.decoder import EOT, LatentDecoder, small_gpt2_config
 
 
@@ -74,7 +74,7 @@ def test_loss_is_per_row_and_sampled_softmax_is_train_only(decoder):
     decoder.eval()
 
 
-# -- the copy mechanism (copy.py) -------------------------------------------------------------------
+# -- the copy mechanism (pointer.py) -------------------------------------------------------------------
 def copy_decoder(seed: int = 0) -> LatentDecoder:
     torch.manual_seed(seed)
     return LatentDecoder(16, small_gpt2_config(layers=1, dim=32, heads=2, positions=32), copy=True)

@@ -18,7 +18,7 @@ all the plain decoder cannot emit (trained from scratch, it has never produced t
 with unseen places it names the nearest seen place ("garage" -> "garden"), 0% exact on 100 unseen qa1
 questions.
 
-Copy decoder (`copy=True`, MemReasonerConfig.copy, the default): a pointer-generator head (copy.py)
+Copy decoder (`copy=True`, MemReasonerConfig.copy, the default): a pointer-generator head (pointer.py)
 mixes the vocabulary distribution with a copy distribution over the GPT-2 tokens of the line the hops
 chose (in training: the story's lines under the soft hop attention, or under the recall attention for
 autoencoding). Its keys see token shapes and positions, never token identities, so it copies unseen
@@ -44,7 +44,7 @@ from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
 
 from ..data.sample import normalize_question
 from ..data.tokens import gpt2_encoding
-from .copy import CopyHead, CopySource, Encoded
+from .pointer import CopyHead, CopySource, Encoded
 
 EOT = 50256  # <|endoftext|>, GPT-2's only special token
 IGNORE = -100
@@ -116,7 +116,7 @@ class LatentDecoder(nn.Module):
         takes the argmax over the full vocabulary.
 
         source (copy decoders only): the lines each row may copy from; the target's probability is
-        then the gated mixture of the vocabulary's and the copy distribution's (copy.py).
+        then the gated mixture of the vocabulary's and the copy distribution's (pointer.py).
         """
         self._check_source(source)
         seqs = [p + t for p, t in zip(prompts, targets)]

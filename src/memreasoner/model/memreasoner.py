@@ -32,7 +32,7 @@ from ..data.sample import Sample
 from ..errors import InputError
 from ..paths import cache_dir
 from ..reader import Answer, Reader
-from .copy import CopySource
+from .pointer import CopySource
 from .decoder import LatentDecoder, small_gpt2_config
 from .encoder import LineEncoder
 from .first_pass import StaticFirstPass, static_model
@@ -80,7 +80,7 @@ class MemReasonerConfig:
     # (P: the last hop's line) | each (open, for vt): every hop's line is decoded and the outputs joined
     # by spaces, for answers that name one item per hop (a variable chain); every hop then runs (no early stop)
     answer_from: str = "last"
-    copy: bool = True  # (open) pointer-generator copying from the chosen line's text, see copy.py
+    copy: bool = True  # (open) pointer-generator copying from the chosen line's text, see pointer.py
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
     iu: bool = True
     eta: int = 128

@@ -71,7 +71,7 @@ from ..device import resolve_device
 from ..errors import InputError
 from ..metrics import exact_match
 from ..paths import babi_file
-from .copy import CopySource
+from .pointer import CopySource
 from .memreasoner import MemReasoner, MemReasonerConfig
 from .relevance import SCORES
 

@@ -3,6 +3,8 @@ import json
 import pytest
 
 from memreasoner.cli import main
+from memreasoner.data.babi import derive_answer
+from memreasoner.data.generalization import ONE_PIECE_NAMES
 from memreasoner.data.sample import read_samples
 from memreasoner.data.tokens import count_tokens
 
@@ -55,6 +57,12 @@ def test_build_vt_and_babi_file(tmp_path, data_dir, capsys):
         (["--task", "qa1", "--lengths", "1k", "--samples", "0"], "--samples must be at least 1"),
         (["--task", "qa1", "--babi", "/no/such/qa1_file.txt"], "/no/such/qa1_file.txt: bAbI file not found"),
         (["--task", "qa1", "--babi", "BABI_QA2"], "the file name says qa2"),
+        (["--task", "qa1", "--variant", "nope"], "unknown qa1 variant 'nope'; known: babi-words, other-stats"),
+        (["--task", "qa1", "--variant", "holder-stays"], "(it is a qa2 variant)"),
+        (["--task", "qa1", "--variant", "crowded", "--unseen"], "give one of a bAbI file, unseen (generated) stories or a variant"),
+        (["--task", "qa1", "--knob", "people=2"], "knobs change a variant's stories: name the variant too"),
+        (["--task", "qa1", "--variant", "crowded", "--knob", "people=many"], "bad value for people: 'many'"),
+        (["--task", "qa1", "--variant", "crowded", "--knob", "people=13"], "people must be 1 to 12"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, data_dir, capsys, args, message):
@@ -117,3 +125,36 @@ def test_official_style_refusals_and_its_story_limit(tmp_path, books, capsys):
                  "--style", "official", "--out", out])
     assert code == 2
     assert f"{long}: asked for question 0 but the file has 0 questions at 1k, where 1 question(s) with more than 87" in _error_line(capsys)
+
+
+def test_build_variant_hides_its_generated_stories_in_books(tmp_path, books, capsys):
+    out = tmp_path / "stays.jsonl"
+    args = ["build", "--task", "qa2", "--variant", "holder-stays", "--lengths", "0k,1k", "--samples", "6", "--books", books]
+    assert main([*args, "--seed", "5", "--out", str(out)]) == 0
+    assert f"wrote 12 samples to {out}" in capsys.readouterr().out
+    samples = read_samples(out)
+    assert [s.length for s in samples] == ["0k"] * 6 + ["1k"] * 6
+    assert all(count_tokens(s.input) == 700 for s in samples[6:])
+    for bare, hidden in zip(samples[:6], samples[6:]):
+        assert derive_answer(bare.lines(), bare.question) == (bare.target, bare.facts)
+        assert bare.facts[1] < bare.facts[0]  # the holder went there before taking it, and stayed
+        assert [hidden.lines()[i] for i in hidden.story] == bare.lines() and hidden.target == bare.target
+        assert [hidden.story.index(f) for f in hidden.facts] == bare.facts
+    again, other = tmp_path / "again.jsonl", tmp_path / "other.jsonl"
+    main([*args, "--seed", "5", "--out", str(again)])
+    main([*args, "--seed", "6", "--out", str(other)])
+    assert again.read_bytes() == out.read_bytes() and other.read_bytes() != out.read_bytes()
+
+
+def test_build_variant_takes_knobs_and_the_official_style(tmp_path, capsys):
+    out = tmp_path / "two.jsonl"
+    args = ["build", "--task", "qa1", "--variant", "crowded", "--lengths", "0k", "--samples", "10"]
+    assert main([*args, "--knob", "people=2", "--knob", "events=3", "--out", str(out)]) == 0
+    for sample in read_samples(out):
+        lines = sample.lines()
+        assert len({line.split()[0] for line in lines}) <= 2 and {line.split()[0] for line in lines} <= set(ONE_PIECE_NAMES)
+        assert len(lines) % 3 == 0
+    official = tmp_path / "official.jsonl"
+    assert main([*args, "--style", "official", "--out", str(official)]) == 0
+    records = [json.loads(line) for line in official.read_text().splitlines()]
+    assert len(records) == 10 and all(r["question"].split()[-1].rstrip("? ") in ONE_PIECE_NAMES for r in records)

@@ -1,5 +1,8 @@
 """`memreasoner build`: a BABILong-style (qa1, qa2) or RULER Variable Tracking (vt) benchmark file.
 
+`--variant` takes the facts from stories outside bAbI's distribution (data/generalization.py), hidden
+in books like any other.
+
 `--style official` writes qa1/qa2 files the way BABILong's own generator writes its releases (see
 data/official.py), so a model can be measured on text made as real files are, from our facts and books.
 """
@@ -12,6 +15,7 @@ from collections import Counter
 
 from ..data.haystack import STANDARD_LENGTHS, context_tokens, parse_lengths
 from ..data.benchmark import TASKS, build_benchmark, build_official_benchmark
+from ..data.generalization import variants
 from ..data.sample import Sample, sample_from_dict, write_records, write_samples
 from ..data.tokens import count_tokens
 from ..errors import InputError
@@ -31,6 +35,11 @@ def add_parser(sub) -> None:
     p.add_argument("--split", default="test", help="bAbI split when no --babi: test or train")
     p.add_argument("--first", action="store_true", help="take the first N questions, not BABILong's official 100")
     p.add_argument("--unseen", action="store_true", help="facts from generated stories with unseen names/places/objects")
+    p.add_argument("--variant", help="facts from generated stories of a generalization variant (qa1, qa2): "
+                   f"{', '.join(variants('qa2'))} (holder-stays: qa2 only)")
+    p.add_argument("--knob", action="append", default=[], metavar="KEY=VALUE",
+                   help="change one knob of --variant, e.g. people=6, events=3-9, distance=5-12, gap=any, holder=stays, "
+                        "vocabulary=one-piece, phrasing=paraphrased (repeatable)")
     p.add_argument("--repeat-books", action="store_true", help="re-use book text when a haystack needs more than the books hold (ours)")
     p.add_argument(
         "--style",
@@ -62,6 +71,8 @@ def run(args) -> int:
         seed=args.seed,
         first=args.first,
         unseen=args.unseen,
+        variant=args.variant,
+        knobs=args.knob,
         split=args.split,
         allow_repeats=args.repeat_books,
         n_chains=args.chains,
@@ -85,6 +96,8 @@ def _run_official(args, lengths: list[str]) -> int:
         seed=args.seed,
         first=args.first,
         unseen=args.unseen,
+        variant=args.variant,
+        knobs=args.knob,
         split=args.split,
     )
     write_records(records, args.out)  # the questions as bAbI writes them, which a `Sample` would normalise

@@ -19,6 +19,7 @@ from ..errors import InputError
 from ..paths import TASK_FILES, babi_file, babilong_index_file, books_dir
 from .babi import UNSEEN_NAMES, UNSEEN_OBJECTS, UNSEEN_PLACES, BabiSample, generate_babi, guess_task, load_babi, parse_babi
 from .books import book_texts, load_books
+from .generalization import QUESTIONS_PER_STORY, generate_variant
 from .haystack import build_haystacks, context_tokens
 from .official import keep_questions, make_haystack, max_n_facts, official_record, questions_as_written
 from .ruler import build_vt
@@ -67,13 +68,17 @@ def build_benchmark(
     n_chains: int = 1,
     hops: int = 4,
     progress: bool = True,
+    variant: str | None = None,
+    knobs: Sequence[str] = (),
 ) -> list[Sample]:
     """What `memreasoner build` builds: `samples` samples per length of qa1, qa2 or vt.
 
     Facts come from `babi` (any bAbI-format file, its first questions), else from freshly generated
-    stories with unseen names, places and objects (`unseen`), else from the data dir's bAbI `split`:
-    for the test split, BABILong's official 100-question subset when `samples` <= 100 (unless
-    `first`), otherwise its first questions. Distractors come from `books` (default: the data dir's).
+    stories with unseen names, places and objects (`unseen`), else from freshly generated stories of a
+    generalization `variant` (data/generalization.py; `knobs`: KEY=VALUE changes to its knobs), else
+    from the data dir's bAbI `split`: for the test split, BABILong's official 100-question subset when
+    `samples` <= 100 (unless `first`), otherwise its first questions. Distractors come from `books`
+    (default: the data dir's).
     vt ignores the bAbI and book options and takes `n_chains` and `hops`.
     """
     if task not in TASKS:
@@ -81,18 +86,21 @@ def build_benchmark(
     contexts = [context_tokens(length) for length in lengths]
     if task == "vt":
         return build_vt(lengths, samples, seed, n_chains, hops, progress)
-    questions, source, indices, _ = _question_source(task, samples, babi, seed, first, unseen, split)
+    questions, source, indices, _ = _question_source(task, samples, babi, seed, first, unseen, split, variant, knobs)
     picked = pick_questions(questions, samples, indices, source)
     pool = load_books(books if books is not None else books_dir()) if any(contexts) else None
     return build_haystacks(picked, lengths, pool, seed, allow_repeats, source, progress)
 
 
 def _question_source(
-    task: str, samples: int, babi: str | Path | None, seed: int, first: bool, unseen: bool, split: str
+    task: str, samples: int, babi: str | Path | None, seed: int, first: bool, unseen: bool, split: str,
+    variant: str | None = None, knobs: Sequence[str] = (),
 ) -> tuple[list[BabiSample], str | Path, list[int] | None, str]:
     """(questions, where they come from, official indices or None, the bAbI text they were read from)."""
-    if babi is not None and unseen:
-        raise InputError("give either a bAbI file or unseen (generated) stories, not both")
+    if (babi is not None) + unseen + (variant is not None) > 1:
+        raise InputError("give one of a bAbI file, unseen (generated) stories or a variant, not several")
+    if knobs and variant is None:
+        raise InputError("knobs change a variant's stories: name the variant too")
     if babi is not None:
         named = guess_task(babi)
         if named and named != task:
@@ -102,6 +110,10 @@ def _question_source(
         stories = -(-samples // 5)  # generated stories have five questions each
         text = generate_babi(task, stories, names=UNSEEN_NAMES, places=UNSEEN_PLACES, objects=UNSEEN_OBJECTS, seed=seed)
         source = f"<generated {task} stories, unseen vocabulary, seed {seed}>"
+        return parse_babi(text, task, source), source, None, text
+    if variant is not None:
+        text = generate_variant(task, variant, -(-max(samples, 1) // QUESTIONS_PER_STORY), seed, knobs)
+        source = f"<generated {task} stories, variant {variant}{''.join(' ' + k for k in knobs)}, seed {seed}>"
         return parse_babi(text, task, source), source, None, text
     path = babi_file(task, split)
     indices = None
@@ -121,6 +133,8 @@ def build_official_benchmark(
     unseen: bool = False,
     split: str = "test",
     progress: bool = True,
+    variant: str | None = None,
+    knobs: Sequence[str] = (),
 ) -> tuple[list[dict], list[str]]:
     """(records, notes): `samples` release-style records per length, as `official.py` makes them.
 
@@ -131,7 +145,7 @@ def build_official_benchmark(
     if task not in TASK_FILES:
         raise InputError(f"--style official builds bAbI tasks ({', '.join(TASK_FILES)}), not {task!r}")
     sizes = {length: context_tokens(length) for length in lengths}
-    questions, source, indices, text = _question_source(task, samples, babi, seed, first, unseen, split)
+    questions, source, indices, text = _question_source(task, samples, babi, seed, first, unseen, split, variant, knobs)
     written = questions_as_written(text)
     folder = (books if books is not None else books_dir()) if any(sizes.values()) else None
     texts = book_texts(folder) if folder is not None else []

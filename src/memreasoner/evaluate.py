@@ -37,6 +37,7 @@ class Results:
     model: str
     samples: list[dict]
     read: dict = field(default_factory=dict)  # where the samples came from and how their lines were read
+    group: str = ""  # a row field whose values the results compare (e.g. "variant"): summarised per value too
 
     def by_length(self) -> dict[str, list[dict]]:
         groups: dict[str, list[dict]] = defaultdict(list)
@@ -53,6 +54,17 @@ class Results:
                 out[length] = sum(values) / len(values)
         return out
 
+    def split(self, key: str) -> dict[str, Results]:
+        """One `Results` per value of the row field `key` ("?" where it is empty), in order of first appearance."""
+        parts: dict[str, list[dict]] = {}
+        for row in self.samples:
+            parts.setdefault(str(row.get(key) or "?"), []).append(row)
+        return {label: Results(self.model, rows) for label, rows in parts.items()}
+
+    def grid(self, key: str, by: str) -> dict[str, dict[str, float]]:
+        """{value of the row field `by`: {length: mean of `key`}}, the rows x lengths of a heatmap."""
+        return {label: part.summary(key) for label, part in self.split(by).items()}
+
     def tokens_per_s(self) -> dict[str, float]:
         return {
             length: sum(r["tokens"] for r in rows) / max(sum(r["seconds"] for r in rows), 1e-9)
@@ -60,7 +72,7 @@ class Results:
         }
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "model": self.model,
             **self.read,
             "accuracy": self.summary("correct"),
@@ -68,18 +80,42 @@ class Results:
             "facts_hit": self.summary("facts_hit"),
             "seconds_per_sample": self.summary("seconds"),
             "tokens_per_s": self.tokens_per_s(),
-            "n": {length: len(rows) for length, rows in self.by_length().items()},
-            "samples": self.samples,
+            "n": self.counts(),
         }
+        if self.group:
+            out[f"by_{self.group}"] = {
+                label: {"accuracy": part.summary("correct"), "facts_hit": part.summary("facts_hit"), "n": part.counts()}
+                for label, part in self.split(self.group).items()
+            }
+        return {**out, "samples": self.samples}
+
+    def counts(self) -> dict[str, int]:
+        return {length: len(rows) for length, rows in self.by_length().items()}
 
     def table(self) -> str:
         acc, bab, hit = self.summary("correct"), self.summary("babilong"), self.summary("facts_hit")
-        secs, n = self.summary("seconds"), {k: len(v) for k, v in self.by_length().items()}
+        secs, n = self.summary("seconds"), self.counts()
         lines = [f"{'length':>7} {'n':>5} {'exact':>7} {'babilong':>9} {'facts hit':>10} {'s/sample':>9}"]
         for length in self.by_length():
             fact = f"{hit[length]:10.1%}" if length in hit else f"{'-':>10}"
             lines.append(f"{length:>7} {n[length]:>5} {acc[length]:7.1%} {bab[length]:9.1%} {fact} {secs[length]:9.2f}")
         return "\n".join(lines)
+
+    def grid_table(self, by: str) -> str:
+        """Exact match per value of the row field `by` (rows) and length (columns); below it, where the
+        model reports hops, the share of samples whose hops landed on every supporting fact."""
+        lengths = list(self.by_length())
+        width = max(len(label) for label in self.split(by)) + 2
+        tables = []
+        for key, title in (("correct", "exact"), ("facts_hit", "facts hit")):
+            grid = self.grid(key, by)
+            if not any(grid.values()):
+                continue
+            lines = [f"{title:<{width}}" + "".join(f"{length:>8}" for length in lengths)]
+            for label, accs in grid.items():
+                lines.append(f"{label:<{width}}" + "".join(f"{accs[l]:8.1%}" if l in accs else f"{'-':>8}" for l in lengths))
+            tables.append("\n".join(lines))
+        return "\n\n".join(tables)
 
 
 def score(sample: Sample, prediction: str, hops: list[int]) -> dict:
@@ -127,8 +163,8 @@ def save_results(results: Results, path: str | Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(results.to_json(), indent=1, ensure_ascii=False))
     tmp.replace(path)
-    fields = ["id", "task", "length", "question", "target", "prediction", "correct", "babilong",
-              "facts_hit", "hops", "facts", "seconds", "tokens"]
+    fields = ["id", "task", *([results.group] if results.group else []), "length", "question", "target", "prediction",
+              "correct", "babilong", "facts_hit", "hops", "facts", "seconds", "tokens"]
     with open(path.with_suffix(".csv"), "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()

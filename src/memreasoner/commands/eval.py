@@ -1,4 +1,8 @@
-"""`memreasoner eval`: answer a benchmark file (or one built on the fly) with any model; table, JSON, CSV, heatmap."""
+"""`memreasoner eval`: answer a benchmark file (or one built on the fly) with any model; table, JSON, CSV, heatmap.
+
+`--suite generalization` builds every variant of data/generalization.py on the fly and answers them
+all with the same model, so its score outside bAbI's distribution sits beside its score inside it.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,9 @@ def add_parser(sub) -> None:
     src.add_argument("--books", help="build on the fly: folder of .txt books (default: the data dir's books)")
     src.add_argument("--babi", help="build on the fly: bAbI-format file to take the facts from (default: test split)")
     src.add_argument("--unseen", action="store_true", help="build on the fly: facts from generated stories with unseen names/places/objects")
+    src.add_argument("--variant", help="build on the fly: facts from generated stories of one generalization variant")
+    src.add_argument("--suite", choices=("generalization",),
+                     help="build on the fly every generalization variant of --task (rows of the table and heatmap)")
     src.add_argument("--repeat-books", action="store_true", help="build on the fly: re-use book text when a haystack needs more than the books hold")
     src.add_argument("--seed", type=int, default=0)
     p.add_argument("--lines", choices=("file", "punkt"), default="file",
@@ -46,8 +53,8 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
-def load_eval_samples(args) -> list:
-    """The samples to evaluate: from --data, or built from --task/--lengths/--books."""
+def load_eval_samples(args, variant: str | None = None) -> list:
+    """The samples to evaluate: from --data, or built from --task/--lengths/--books (and --variant, or `variant`)."""
     if bool(args.data) == bool(args.task):
         raise InputError("give exactly one of --data FILE or --task (to build haystacks on the fly)")
     if args.data:
@@ -60,7 +67,7 @@ def load_eval_samples(args) -> list:
 
         samples = build_benchmark(task=args.task, lengths=parse_lengths(args.lengths), samples=args.samples,
                                   books=args.books, babi=args.babi, seed=args.seed, unseen=args.unseen,
-                                  allow_repeats=args.repeat_books)
+                                  variant=variant or args.variant, allow_repeats=args.repeat_books)
     if args.limit is not None:
         kept, seen = [], {}
         for s in samples:
@@ -78,31 +85,59 @@ def data_read(args) -> dict:
     """What the results file records about its samples: where they came from and how lines were read."""
     if args.data:
         return {"data": args.data, "lines": args.lines}
-    return {"built": {"task": args.task, "lengths": args.lengths, "samples": args.samples, "seed": args.seed,
-                      "unseen": args.unseen, "books": args.books, "babi": args.babi}, "lines": args.lines}
+    built = {"task": args.task, "lengths": args.lengths, "samples": args.samples, "seed": args.seed,
+             "unseen": args.unseen, "variant": args.variant, "books": args.books, "babi": args.babi}
+    if args.suite:
+        from ..data.generalization import describe
+
+        built |= {"suite": args.suite, "variants": describe(args.task)}
+    return {"built": built, "lines": args.lines}
 
 
 def run(args) -> int:
-    from ..evaluate import evaluate, save_results
+    from ..evaluate import save_results
     from ..plots import heatmap
-    from ..reader import load_reader
 
     device = resolve_device(args.device)  # before building samples: a bad --device fails at once
-    samples = load_eval_samples(args)
-    reader = load_reader(args.model, device=device).with_options(**parse_options(args.set))
-    results = evaluate(reader, samples, model_name=reader.name, batch_size=args.batch_size)
+    if args.suite:
+        results = _run_suite(args, device)
+        print(results.grid_table("variant"))
+        rows, title = results.grid("correct", "variant"), f"{results.model}: {args.task} generalization, exact match"
+    else:
+        from ..evaluate import evaluate
+
+        samples = load_eval_samples(args)
+        reader = _reader(args, device)
+        results = evaluate(reader, samples, model_name=reader.name, batch_size=args.batch_size)
+        print(results.table())
+        rows, title = dict(sorted(results.grid("correct", "task").items())), f"{results.model}: exact-match accuracy"
     results.read = data_read(args)
-    print(results.table())
     if args.out:
         out = Path(args.out)
         save_results(results, out)
-        tasks = sorted({r["task"] or "?" for r in results.samples})
-        rows = {}
-        for task in tasks:
-            from ..evaluate import Results
-
-            sub = Results(results.model, [r for r in results.samples if (r["task"] or "?") == task])
-            rows[task] = sub.summary("correct")
-        heatmap(rows, out.with_suffix(".png"), title=f"{results.model}: exact-match accuracy")
+        heatmap(rows, out.with_suffix(".png"), title=title)
         print(f"wrote {out}, {out.with_suffix('.csv')}, {out.with_suffix('.png')}")
     return 0
+
+
+def _reader(args, device: str):
+    from ..reader import load_reader
+
+    return load_reader(args.model, device=device).with_options(**parse_options(args.set))
+
+
+def _run_suite(args, device: str):
+    """Every variant of the suite built, then answered by one reader; each row carries its variant."""
+    from ..data.generalization import variants
+    from ..evaluate import Results, evaluate
+
+    if not args.task or args.data or args.babi or args.unseen or args.variant:
+        raise InputError("--suite builds its own stories: give --task (qa1 or qa2), and no --data, --babi, --unseen or --variant")
+    names = list(variants(args.task))
+    samples = {name: load_eval_samples(args, variant=name) for name in names}  # any build error before any answer
+    reader = _reader(args, device)
+    rows = []
+    for name in names:
+        for row in evaluate(reader, samples[name], model_name=f"{reader.name} {name}", batch_size=args.batch_size).samples:
+            rows.append({**row, "id": f"{name}-{row['id']}", "variant": name})
+    return Results(reader.name, rows, group="variant")

@@ -34,8 +34,10 @@ from ..data.books import load_books
 from ..data.benchmark import official_indices, pick_questions
 from ..data.haystack import build_haystacks, parse_lengths
 from ..errors import InputError
+from ..files import write_atomic
 from ..metrics import exact_match
 from ..paths import babi_file, babilong_index_file, books_dir
+from ..training_loop import warmup_cosine
 from . import prompts
 from .backends import HFPolicy
 from .grpo import group_turns, grpo_update
@@ -142,9 +144,7 @@ def imitate(policy: HFPolicy, pairs, steps: int, lr: float, batch_size: int, sec
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warmup = max(1, min(100, steps // 10))
-    # Linear warm-up, then cosine decay to a tenth at `steps`.
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(
-        (s + 1) / warmup, 0.1 + 0.45 * (1 + np.cos(np.pi * min(1.0, s / steps)))))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, steps, warmup))
     start, losses, step, batches = time.monotonic(), [], 0, []
     for step in range(1, steps + 1):
         if not batches:  # a new epoch: random batches of similar lengths (little padding)
@@ -303,8 +303,6 @@ def run(args) -> int:
         "grpo": {**grpo_eval, "training": grpo_stats},
         "settings": {k: v for k, v in vars(args).items() if k != "func"},
     }
-    tmp = out / "report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(out / "report.json")
+    write_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     _log(f"wrote {out / 'report.json'}")
     return 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -27,15 +26,17 @@ from ..data.haystack import Context
 from ..data.sample import Sample, normalize_question
 from ..data.tokens import gpt2_encoding
 from ..errors import InputError
+from ..files import write_atomic
 from ..metrics import exact_match
 from ..paths import babi_file
 from ..reader import Reader
+from ..training_loop import METRICS_FILE, load_state, restore_state, save_state, warmup_cosine
 
-TRAINER_FILE, METRICS_FILE = "trainer.pt", "metrics.json"
 EOT = 50256  # GPT-2's <|endoftext|>: ends every answer the GPT-2-token models generate
 HELD_OUT = 200  # bAbI test questions answered (0k) when training ends: a quick sanity number, not the benchmark
 CHECKPOINT_SECONDS = 300  # a crash loses at most this much training
 CLIP = 1.0  # gradient-norm clip, as MemReasoner's trainer
+WARMUP = 0.05  # share of the run the learning rate warms up over
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -176,17 +177,6 @@ class Defaults:
     batch_size: int
 
 
-def lr_factor(progress: float, warmup: float = 0.05) -> float:
-    """Linear warm-up over the first 5% of the run, then cosine down to 10%.
-
-    `progress` is the larger of steps done / steps and time used / --minutes, so a run stopped by its
-    time budget still ends its schedule at a small learning rate.
-    """
-    if progress < warmup:
-        return (progress + 1e-3) / warmup
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / (1 - warmup))))
-
-
 def add_common_arguments(group) -> None:
     """Flags every baseline trainer takes (named as MemReasoner's trainer names them)."""
     group.add_argument("--variant", default="en", choices=["en", "en-10k"], help="bAbI training set: 1k or 10k questions")
@@ -198,8 +188,7 @@ def add_common_arguments(group) -> None:
 def model_for(cls: type[BaselineReader], config, args) -> BaselineReader:
     """A fresh model from `config`, or the one in --out when resuming."""
     if args.resume:
-        if not (Path(args.out) / TRAINER_FILE).is_file():
-            raise InputError(f"nothing to resume: no {TRAINER_FILE} in the checkpoint folder", args.out)
+        load_state(args.out)  # nothing to resume is one error, before the model is read
         return cls.load(args.out, args.device).train()
     return cls(config).to(args.device)
 
@@ -221,29 +210,26 @@ def fit(model: BaselineReader, step_loss: Callable[[int, float, torch.Generator]
     gen = torch.Generator().manual_seed(args.seed)
     step, elapsed, losses = 0, 0.0, []
     if args.resume:
-        state = torch.load(out / TRAINER_FILE, weights_only=False)
-        optimiser.load_state_dict(state["optimiser"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        random.setstate(state["python_rng"])
+        state = load_state(out)
+        restore_state(state, optimiser, gen)
         step, elapsed, losses, steps = state["step"], state["elapsed"], state["losses"], state["steps"]
 
     def checkpoint(metrics: dict | None = None) -> None:
         def write(folder: Path) -> None:
-            torch.save({"step": step, "steps": steps, "elapsed": elapsed, "losses": losses,
-                        "optimiser": optimiser.state_dict(), "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(), "python_rng": random.getstate()}, folder / TRAINER_FILE)
+            save_state(folder, step=step, steps=steps, elapsed=elapsed, optimiser=optimiser, generator=gen,
+                       losses=losses)
             if metrics is not None:
-                (folder / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+                write_atomic(folder / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
         model.save(out, extra=write)
 
     model.train()
     started, start_elapsed, last_save = time.perf_counter(), elapsed, time.perf_counter()
     bar = tqdm(total=steps, initial=step, desc=f"train {model.name} {args.task}", dynamic_ncols=True)
     while step < steps and elapsed < budget:
+        # The larger of steps done and time used: a run stopped by --minutes still ends at a small rate.
         progress = max(step / steps, elapsed / budget)
         for group in optimiser.param_groups:
-            group["lr"] = lr * lr_factor(progress)
+            group["lr"] = lr * warmup_cosine(progress, 1.0, WARMUP, first=1e-3)
         loss = step_loss(batch, progress, gen)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()

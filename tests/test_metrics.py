@@ -1,6 +1,6 @@
 import pytest
 
-from memreasoner.metrics import babilong_correct, exact_match
+from memreasoner.metrics import babilong_correct, exact_match, facts_hit
 
 
 @pytest.mark.parametrize(
@@ -53,3 +53,10 @@ def test_other_tasks_fall_back_to_exact_match_and_vt_needs_every_name():
     assert not babilong_correct("yes, no", "yes", "Is it?", "qa6")
     assert babilong_correct("They are: curll, WCSFC and NZTTS.", "CURLL WCSFC NZTTS", "Find all ...", "vt")
     assert not babilong_correct("CURLL WCSFC", "CURLL WCSFC NZTTS", "Find all ...", "vt")
+
+
+def test_facts_hit_needs_every_fact_in_any_order_and_has_nothing_to_score_without_facts_or_hops():
+    assert facts_hit([4, 9], [9, 4]) is True  # order does not matter
+    assert facts_hit([4, 7, 9], [4, 9]) is True  # an extra hop does not hurt
+    assert facts_hit([4], [4, 9]) is False  # a fact missed
+    assert facts_hit([], [4]) is None and facts_hit([4], []) is None

@@ -3,12 +3,13 @@
 BABILong (`babilong/metrics.py`, `compare_answers`) reads only the first sentence of the output,
 lower-cased, and counts it right when the target is the one label of the task it names -- labels
 that the question itself mentions do not count against it. Variable Tracking is scored as RULER
-does: every variable of the chain must be named.
+does: every variable of the chain must be named. Models that hop are also scored on where they landed
+(`facts_hit`), by the evaluation harness and by MemReasoner's trainer alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from .data.babi import BABI_PLACES
 
@@ -23,6 +24,14 @@ def normalize(text: str) -> str:
 def exact_match(prediction: str, target: str) -> bool:
     """Equal after trimming space and trailing punctuation, ignoring case."""
     return normalize(prediction) == normalize(target)
+
+
+def facts_hit(hops: Sequence[int], facts: Sequence[int]) -> bool | None:
+    """Whether the hops landed on every supporting fact, in any order. None when there is nothing to
+    score: the sample labels no facts, or the model reports no hops."""
+    if not facts or not hops:
+        return None
+    return all(f in hops for f in facts)
 
 
 def first_sentence(output: str) -> str:

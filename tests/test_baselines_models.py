@@ -194,3 +194,25 @@ def test_pretrained_backbones_load_from_a_local_folder(tmp_path):
     with torch.no_grad():
         assert torch.allclose(ours.logits(hidden), hf(ids).logits, atol=1e-4)
     assert isinstance(ours.answer([Sample(input="Mary went to the kitchen.", question="Where is Mary?", target="kitchen")])[0].text, str)
+
+
+def test_baselines_change_only_their_answer_time_options():
+    from memreasoner.agent.loop import AgentConfig
+    from memreasoner.agent.reader import MemAgentReader
+    from memreasoner.baselines.memn2n import MemN2N, MemN2NConfig
+
+    rmt = RecurrentMemoryTransformer(RMTConfig(layers=1, dim=16, heads=2, segment=32, memory=2))
+    assert rmt.with_options(max_answer_tokens="3").config.max_answer_tokens == 3
+    with pytest.raises(InputError, match="segment is fixed when the model is trained; answer-time options of rmt: "
+                                         "max_answer_tokens$"):
+        rmt.with_options(segment="64")
+    memn2n = MemN2N(MemN2NConfig(vocabulary=["mary"], answers=["kitchen"]))
+    with pytest.raises(InputError, match="hops is fixed .* answer-time options of memn2n: none$"):
+        memn2n.with_options(hops="1")
+    agent = MemAgentReader(None, AgentConfig())
+    assert agent.with_options(chunk_tokens="64").config.chunk_tokens == 64
+    with pytest.raises(InputError, match="recall is fixed"):
+        agent.with_options(recall="true")
+    with pytest.raises(InputError, match="chunk size"):  # the agent's own check; the config stays as it was
+        agent.with_options(chunk_tokens="0")
+    assert agent.config.chunk_tokens == 64

@@ -132,3 +132,51 @@ def test_a_fact_glued_to_a_cut_sentence_is_read_as_its_own_line(model):
     assert all(0 <= i < 4 for i in answer.hops)  # hops name lines of the input, not of the split
     for i, text in zip(answer.hops, answer.trace["hop_lines"]):
         assert text == (STORY[2] if i == 3 else lines[i])  # the glued fact is read without its cut piece
+
+
+@pytest.mark.parametrize("options, why", [
+    ({"temporal": "none"}, "temporal is fixed when the model is trained; answer-time options of memreasoner: "),
+    ({"copy": "false"}, "copy is fixed when the model is trained; answer-time options"),
+    ({"relevance_templates": []}, "relevance_templates is fixed when the model is trained"),  # fitted by training
+    ({"tempo": "1"}, "tempo is no setting of memreasoner; answer-time options"),
+    ({"eta": "many"}, "eta takes a whole number, not 'many'"),
+    ({"iu": "perhaps"}, "iu takes true or false"),
+    ({"relevance": "nearest"}, "relevance must be one of template, knn"),
+])
+def test_only_answer_time_options_change_and_a_refusal_says_why_and_changes_nothing(model, options, why):
+    before = dict(vars(model.config))
+    with pytest.raises(InputError) as err:
+        model.with_options(alpha="3", **options)  # a good option beside the bad one is not applied either
+    message = str(err.value)
+    assert why in message and "\n" not in message
+    if "answer-time options" in why:  # a wrong name lists the right ones, and only those
+        listed = message.split(": ")[-1].split(", ")
+        assert {"iu", "eta", "hops", "first_pass", "answer_batch"} <= set(listed)
+        assert not {"temporal", "copy", "slots", "relevance_templates"} & set(listed)
+    assert vars(model.config) == before and model.hop.alpha == before["alpha"]
+
+
+def test_an_option_given_as_text_reaches_the_part_that_reads_it(model):
+    try:
+        model.with_options(hop_revisit="true", stop_threshold="0.25", first_pass_keep="7")
+        assert model.hop.revisit is True and model.hop.threshold == 0.25
+        assert model.config.first_pass_keep == 7
+    finally:
+        model.with_options(hop_revisit=False, stop_threshold=MemReasonerConfig.stop_threshold,
+                           first_pass_keep=MemReasonerConfig.first_pass_keep)
+
+
+def test_a_refused_first_pass_leaves_the_other_options_as_they_were(model):
+    with pytest.raises(InputError, match="--first-pass"):
+        model.with_options(first_pass=True, alpha=2.0)
+    assert model.config.first_pass is False and model.config.alpha == model.hop.alpha == 8.0
+
+
+def test_a_damaged_static_model_is_one_line_naming_its_file(model, tmp_path):
+    model.save(tmp_path / "ckpt")
+    static = tmp_path / "ckpt" / "static"
+    static.mkdir()
+    (static / "model.safetensors").write_bytes(b"not safetensors at all")
+    with pytest.raises(InputError) as err:
+        MemReasoner.load(tmp_path / "ckpt")
+    assert "damaged weights file" in str(err.value) and str(static / "model.safetensors") in str(err.value)

@@ -3,6 +3,11 @@
 The evaluation harness only ever calls `Reader.answer`, `Reader.save` and `load_reader`: it never
 special-cases a model. A checkpoint is a folder holding `config.json` whose `"model"` key names the
 reader that wrote it (see registry.py), plus whatever weights that reader keeps (safetensors).
+
+A reader's dataclass config mixes what training fixes (the architecture, what training fits) with
+what may change when answering; the latter are declared with `option`, and `with_options` (what
+`memreasoner eval --set` calls) changes those alone, so a setting that would be silently ignored or
+break the weights is refused with a reason instead.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from . import registry
 from .data.sample import Sample
 from .errors import InputError
 from .files import read_json
+
+ANSWER_TIME = "answer_time"  # field metadata: the setting may change when answering
 
 
 @dataclass
@@ -44,30 +51,59 @@ class Reader(ABC):
     def load(cls, path: str | Path, device: str = "cpu") -> "Reader":
         """Read a checkpoint folder written by `save`."""
 
-    def with_options(self, **options) -> "Reader":
-        """Change inference-time options (e.g. `iu=False`) of a reader whose dataclass `config` has them."""
-        if not options:
-            return self
+    def answer_options(self) -> list[str]:
+        """Names of the config fields that may change when answering: those declared with `option`."""
         config = getattr(self, "config", None)
-        known = {f.name: f for f in dataclasses.fields(config)} if dataclasses.is_dataclass(config) else {}
+        if not dataclasses.is_dataclass(config):
+            return []
+        return [f.name for f in dataclasses.fields(config) if f.metadata.get(ANSWER_TIME)]
+
+    def with_options(self, **options) -> "Reader":
+        """Change answer-time options (e.g. `iu=False`; strings are parsed to the field's type).
+
+        A setting fixed when the model was trained, an unknown name or a bad value is an InputError
+        that lists the options, and changes nothing."""
+        allowed = self.answer_options()
+        listed = f"answer-time options of {self.name}: {', '.join(allowed) or 'none'}"
+        fields = {f.name: f for f in dataclasses.fields(self.config)} if allowed else {}
+        values = {}
         for key, value in options.items():
-            if key not in known:
-                raise InputError(f"{self.name} has no option {key!r}; options: {', '.join(known) or 'none'}")
-            current = getattr(config, key)
-            setattr(config, key, _coerce(value, type(current)) if isinstance(value, str) else value)
+            if key not in allowed:
+                why = "is fixed when the model is trained" if hasattr(self.config, key) else f"is no setting of {self.name}"
+                raise InputError(f"{key} {why}; {listed}")
+            current = getattr(self.config, key)
+            value = _coerce(key, value, type(current)) if isinstance(value, str) else value
+            choices = fields[key].metadata.get("choices")
+            if choices and value not in choices:
+                raise InputError(f"{key} must be one of {', '.join(map(str, choices))}, not {value!r}")
+            values[key] = value
+        for key, value in values.items():
+            setattr(self.config, key, value)
         return self
 
 
-def _coerce(text: str, kind: type):
+def option(default=dataclasses.MISSING, help: str = "", choices: tuple = (), **kw):
+    """A config field that may change when answering (`memreasoner eval --set NAME=VALUE`); every
+    other field of a reader's config is fixed when the model is trained (or fitted by training)."""
+    return field(default=default, metadata={ANSWER_TIME: True, "help": help, "choices": choices}, **kw)
+
+
+def setting(default=dataclasses.MISSING, help: str = "", choices: tuple = (), **kw):
+    """A config field fixed when the model is trained (architecture, or what training fits)."""
+    return field(default=default, metadata={"help": help, "choices": choices}, **kw)
+
+
+def _coerce(key: str, text: str, kind: type):
     """Parse a command-line option value to the type the config field holds."""
     if kind is bool:
         if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise InputError(f"expected true or false, got {text!r}")
+            raise InputError(f"{key} takes true or false, not {text!r}")
         return text.lower() in ("true", "1", "yes")
     try:
         return kind(text)
     except (TypeError, ValueError):
-        raise InputError(f"expected a {kind.__name__}, got {text!r}") from None
+        what = {int: "a whole number", float: "a number"}.get(kind, f"a {kind.__name__}")
+        raise InputError(f"{key} takes {what}, not {text!r}") from None
 
 
 def load_reader(spec: str, device: str = "cpu") -> Reader:

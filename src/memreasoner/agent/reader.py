@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from ..checkpoint import check_weights_file
 from ..data.sample import Sample
 from ..errors import InputError
-from ..files import read_json
+from ..files import read_json, write_atomic
 from ..reader import Answer, Reader
 from .backends import HFPolicy, OpenAIPolicy
 from .loop import AgentConfig, new_episodes, run_episodes
@@ -53,6 +53,9 @@ def _from_url(spec: str, recall: bool) -> tuple[OpenAIPolicy, AgentConfig, dict]
 class RememR1Reader(Reader):
     name = "rememr1"
     recall = True
+    # What may change when answering (AgentConfig marks none itself): recall is what tells ReMemR1 from
+    # MemAgent, and the prompt template is the one the policy was trained with.
+    OPTIONS = ("chunk_tokens", "recall_method", "max_new_tokens", "final_max_new_tokens")
 
     def __init__(self, policy, config: AgentConfig, source: dict | None = None):
         self.policy = policy
@@ -65,6 +68,19 @@ class RememR1Reader(Reader):
         # The episodes run in lockstep batches, so the wall time is shared evenly.
         each = (time.perf_counter() - start) / max(len(samples), 1)
         return [Answer(e.answer_text, [], each, e.trace()) for e in episodes]
+
+    def answer_options(self) -> list[str]:
+        return list(self.OPTIONS)
+
+    def with_options(self, **options) -> "RememR1Reader":
+        before = dataclasses.replace(self.config)
+        super().with_options(**options)
+        try:
+            self.config.check()
+        except InputError:
+            self.config = before
+            raise
+        return self
 
     def save(self, path: str | Path) -> None:
         """Write config.json and policy/ into `path`, each swapped in only once complete; other
@@ -84,9 +100,7 @@ class RememR1Reader(Reader):
             tmp.replace(path / "policy")
             shutil.rmtree(old, ignore_errors=True)
         config = {"model": self.name, "agent": dataclasses.asdict(self.config), **source}
-        tmp_config = path / "config.json.tmp"
-        tmp_config.write_text(json.dumps(config, indent=2) + "\n")
-        tmp_config.replace(path / "config.json")
+        write_atomic(path / "config.json", json.dumps(config, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "RememR1Reader":

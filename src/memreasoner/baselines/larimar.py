@@ -12,12 +12,16 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
+from ..files import read_json, write_atomic
 from ..model import train as memreasoner_train
 from ..model.memreasoner import CONFIG_FILE, MemReasoner
 
 
 class Larimar(MemReasoner):
     name = "larimar"
+
+    def answer_options(self) -> list[str]:
+        return [name for name in super().answer_options() if name != "hops"]  # one hop is what Larimar is
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "Larimar":
@@ -40,9 +44,7 @@ def run(args) -> int:
         return code
     # Name the reader in the checkpoint, so `memreasoner eval --model DIR` loads it as Larimar.
     config = Path(args.out) / CONFIG_FILE
-    obj = json.loads(config.read_text())
+    obj = read_json(config)
     obj["model"] = Larimar.name
-    tmp = config.with_name(config.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    tmp.replace(config)
+    write_atomic(config, json.dumps(obj, indent=2) + "\n")
     return 0

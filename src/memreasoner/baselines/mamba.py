@@ -32,7 +32,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ..errors import InputError
-from ..reader import Answer
+from ..reader import Answer, option
 from .common import (EOT, BaselineReader, Defaults, TokenExample, TokenFormat, add_common_arguments, babi_train, fit,
                      model_for, token_examples)
 
@@ -56,8 +56,8 @@ class MambaReaderConfig:
     vocab: int = EOT + 1  # GPT-2's, or the pretrained model's
     tokenizer: str = ""  # "" = GPT-2 BPE; else the pretrained model's Hugging Face tokenizer folder
     pretrained: str = ""  # the folder the weights were first loaded from (informative)
-    chunk: int = 2048  # tokens per parallel scan when reading (bounds memory on long inputs)
-    max_answer_tokens: int = 8
+    chunk: int = option(2048, "tokens per parallel scan when reading (bounds memory on long inputs)")
+    max_answer_tokens: int = option(8, "most tokens an answer is decoded to")
 
 
 def mixer(block: MambaBlock, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:

@@ -23,7 +23,7 @@ import torch
 from rank_bm25 import BM25Okapi
 
 from ..errors import InputError
-from ..reader import Answer
+from ..reader import Answer, option
 from .common import BaselineReader, Defaults, add_common_arguments, babi_train, fit, model_for
 from .memn2n import BagData, MemN2NCore, answer_loss, read_lines, vocabulary, words
 
@@ -37,7 +37,7 @@ class RetrievalConfig:
     task: str = ""  # what it was trained on; informative only
     retriever: str = "bm25"  # bm25 | embedding
     encoder: str = ""  # embedding retriever: Hugging Face encoder folder; "" = the bundled MiniLM-L6
-    top_k: int = 8  # lines kept
+    top_k: int = option(8, "lines kept for the reader")
     dim: int = 32  # the MemN2N reader
     hops: int = 3
     temporal: int = 50

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ..reader import Answer
+from ..reader import Answer, option
 from . import gpt2
 from .common import (BaselineReader, Defaults, TokenExample, TokenFormat, add_common_arguments, babi_train, fit,
                      model_for, token_examples)
@@ -52,7 +52,7 @@ class RMTConfig:
     backbone: str = ""  # local folder with pretrained GPT-2 weights; "" = the small config above
     backbone_config: dict = field(default_factory=dict)  # the GPT2Config actually built (filled in)
     random_positions: bool = True  # training: place each segment at a random offset (see gpt2.random_start)
-    max_answer_tokens: int = 8
+    max_answer_tokens: int = option(8, "most tokens an answer is decoded to")
 
     @property
     def positions(self) -> int:

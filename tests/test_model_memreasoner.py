@@ -180,3 +180,22 @@ def test_a_damaged_static_model_is_one_line_naming_its_file(model, tmp_path):
     with pytest.raises(InputError) as err:
         MemReasoner.load(tmp_path / "ckpt")
     assert "damaged weights file" in str(err.value) and str(static / "model.safetensors") in str(err.value)
+
+
+def test_eval_records_the_checkpoint_and_every_option_and_refuses_a_fixed_setting_in_one_line(model, tmp_path, capsys):
+    from memreasoner.cli import main
+    from memreasoner.data.sample import write_samples
+
+    model.save(tmp_path / "ckpt")
+    data, out = tmp_path / "data.jsonl", tmp_path / "results.json"
+    write_samples([sample(STORY)], data)
+    base = ["eval", "--model", str(tmp_path / "ckpt"), "--data", str(data), "--device", "cpu"]
+    assert main([*base, "--set", "eta=5", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["checkpoint"] == str(tmp_path / "ckpt")
+    assert results["options"]["eta"] == 5 and results["options"]["iu"] is True  # the one set and the defaults used
+    assert "temporal" not in results["options"] and "first_pass" in results["options"]
+    capsys.readouterr()
+    assert main([*base, "--set", "temporal=none"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "temporal is fixed when the model is trained" in error

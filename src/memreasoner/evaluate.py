@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .data.sample import Sample
 from .data.tokens import count_tokens
-from .metrics import babilong_correct, exact_match
+from .metrics import babilong_correct, exact_match, facts_hit
 from .reader import Reader
 
 
@@ -120,13 +120,10 @@ class Results:
 
 def score(sample: Sample, prediction: str, hops: list[int]) -> dict:
     """Per-sample scores: exact match, BABILong's rule, and whether the hops landed on the facts."""
-    facts_hit = None
-    if sample.facts and hops:
-        facts_hit = all(f in hops for f in sample.facts)
     return {
         "correct": exact_match(prediction, sample.target),
         "babilong": babilong_correct(prediction, sample.target, sample.question, sample.task),
-        "facts_hit": facts_hit,
+        "facts_hit": facts_hit(hops, sample.facts),
     }
 
 

@@ -58,6 +58,10 @@ class Reader(ABC):
             return []
         return [f.name for f in dataclasses.fields(config) if f.metadata.get(ANSWER_TIME)]
 
+    def options_in_use(self) -> dict:
+        """Every answer-time option and its value now: what a results file records."""
+        return {name: getattr(self.config, name) for name in self.answer_options()}
+
     def with_options(self, **options) -> "Reader":
         """Change answer-time options (e.g. `iu=False`; strings are parsed to the field's type).
 

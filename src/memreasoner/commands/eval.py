@@ -39,7 +39,8 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="inference-time option of the model, e.g. --set iu=false --set eta=64 (repeatable)")
+                   help="answer-time option of the model, e.g. --set iu=false --set eta=64 (repeatable); a setting "
+                        "fixed when the model was trained is refused, with the model's options listed")
     p.set_defaults(func=run)
 
 
@@ -100,7 +101,7 @@ def run(args) -> int:
 
     device = resolve_device(args.device)  # before building samples: a bad --device fails at once
     if args.suite:
-        results = _run_suite(args, device)
+        results, reader = _run_suite(args, device)
         print(results.grid_table("variant"))
         rows, title = results.grid("correct", "variant"), f"{results.model}: {args.task} generalization, exact match"
     else:
@@ -111,7 +112,7 @@ def run(args) -> int:
         results = evaluate(reader, samples, model_name=reader.name, batch_size=args.batch_size)
         print(results.table())
         rows, title = dict(sorted(results.grid("correct", "task").items())), f"{results.model}: exact-match accuracy"
-    results.read = data_read(args)
+    results.read = {**data_read(args), "checkpoint": args.model, "options": reader.options_in_use()}
     if args.out:
         out = Path(args.out)
         save_results(results, out)
@@ -140,4 +141,4 @@ def _run_suite(args, device: str):
     for name in names:
         for row in evaluate(reader, samples[name], model_name=f"{reader.name} {name}", batch_size=args.batch_size).samples:
             rows.append({**row, "id": f"{name}-{row['id']}", "variant": name})
-    return Results(reader.name, rows, group="variant")
+    return Results(reader.name, rows, group="variant"), reader

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from memreasoner.cli import main
-from memreasoner.data.babi import derive_answer
+from memreasoner.data.babi import UNSEEN_NAMES, UNSEEN_OBJECTS, UNSEEN_PLACES, derive_answer
 from memreasoner.data.generalization import ONE_PIECE_NAMES
 from memreasoner.data.sample import read_samples
 from memreasoner.data.tokens import count_tokens
@@ -51,7 +51,8 @@ def test_build_vt_and_babi_file(tmp_path, data_dir, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--task", "qa3"], "unknown task 'qa3'"),
+        (["--task", "qa21"], "unknown task 'qa21'"),
+        (["--task", "qa6", "--unseen"], "can only generate qa1, qa2, qa3, qa4, qa5 stories, not 'qa6'"),
         (["--task", "qa1", "--lengths", "4x"], "bad length '4x'"),
         (["--task", "qa1", "--lengths", "1k", "--seed", "-1"], "--seed must be"),
         (["--task", "qa1", "--lengths", "1k", "--samples", "0"], "--samples must be at least 1"),
@@ -158,3 +159,47 @@ def test_build_variant_takes_knobs_and_the_official_style(tmp_path, capsys):
     assert main([*args, "--style", "official", "--out", str(official)]) == 0
     records = [json.loads(line) for line in official.read_text().splitlines()]
     assert len(records) == 10 and all(r["question"].split()[-1].rstrip("? ") in ONE_PIECE_NAMES for r in records)
+
+
+def test_a_task_without_an_official_list_takes_the_first_questions_and_says_so(tmp_path, data_dir, capsys):
+    out = tmp_path / "qa8.jsonl"
+    assert main(["build", "--task", "qa8", "--lengths", "0k", "--samples", "6", "--out", str(out)]) == 0
+    assert capsys.readouterr().err.strip() == "note: qa8 has no official list; took the first 6 test questions"
+    samples = read_samples(out)
+    assert [s.id for s in samples] == [f"qa8-0k-{i}" for i in range(6)]
+    assert "football,apple" in [s.target for s in samples]  # answers of several words are targets as written
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first["question"] == "What is Mary carrying?" and first["facts"] == [0]
+    official = tmp_path / "qa19.jsonl"
+    assert main(["build", "--task", "qa19", "--lengths", "0k", "--samples", "2", "--style", "official", "--out", str(official)]) == 0
+    assert capsys.readouterr().err.strip() == "note: qa19 has no official list; took the first 2 test questions"
+    records = [json.loads(line) for line in official.read_text().splitlines()]
+    assert [(r["question"], r["target"]) for r in records] == [("How do you go from the bathroom to the hallway?", "s,s"),
+                                                                 ("How do you go from the bedroom to the hallway?", "e,e")]
+    assert main(["build", "--task", "qa3", "--lengths", "0k", "--samples", "2", "--out", str(out)]) == 0
+    assert capsys.readouterr().err == "" and [s.id for s in read_samples(out)] == ["qa3-0k-15", "qa3-0k-37"]  # BABILong's list
+
+
+@pytest.mark.parametrize("task", ["qa3", "qa4", "qa5"])
+def test_unseen_qa3_qa4_qa5_stories_are_built_and_rederive(tmp_path, books, task, capsys):
+    out = tmp_path / f"{task}.jsonl"
+    args = ["build", "--task", task, "--unseen", "--lengths", "0k,1k", "--samples", "7", "--books", books, "--seed", "4"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert f"wrote 14 samples to {out}" in capsys.readouterr().out
+    samples = read_samples(out)
+    answers = UNSEEN_NAMES + UNSEEN_OBJECTS if task == "qa5" else UNSEEN_PLACES
+    for bare, hidden in zip(samples[:7], samples[7:]):
+        assert derive_answer(bare.lines(), bare.question) == (bare.target, bare.facts) and bare.target in answers
+        assert count_tokens(hidden.input) == 700 and [hidden.lines()[i] for i in hidden.story] == bare.lines()
+        assert [hidden.story.index(f) for f in hidden.facts] == bare.facts
+    again = tmp_path / "again.jsonl"
+    main([*args, "--out", str(again)])
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_a_babi_file_whose_answer_does_not_follow_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "qa5_bad.txt"
+    bad.write_text("1 Fred picked up the football there.\n2 Fred gave the football to Jeff.\n3 Who received the football? \tFred\t2\n")
+    assert main(["build", "--task", "qa5", "--lengths", "0k", "--babi", str(bad), "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert _error_line(capsys) == (f"memreasoner: error: {bad}:3: the story gives 'Jeff' from 'Fred gave the football to Jeff.', "
+                                   "not the file's 'Fred' from 'Fred gave the football to Jeff.'")

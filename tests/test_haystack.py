@@ -1,13 +1,14 @@
 import numpy as np
 import pytest
 
-from memreasoner.data.babi import load_babi
-from memreasoner.data.benchmark import build_benchmark, pick_questions
+from memreasoner.data.babi import derive_answer, load_babi
+from memreasoner.data.benchmark import build_benchmark, official_indices, pick_questions
 from memreasoner.data.books import load_books
 from memreasoner.data.haystack import build_haystacks, context_tokens, cut_to_tokens, hide_story, parse_lengths
 from memreasoner.data.sample import read_samples, write_samples
 from memreasoner.data.tokens import gpt2_encoding
 from memreasoner.errors import InputError
+from memreasoner.paths import babi_file
 
 QA1_TEST = "babi/en/qa1_single-supporting-fact_test.txt"
 QA2_TEST = "babi/en/qa2_two-supporting-facts_test.txt"
@@ -56,6 +57,33 @@ def test_4k_sample_is_exact_and_keeps_story_and_facts(qa2, pool, data_dir):
         assert all(lines[i] in known for i in distractors[:-1])
         cut = lines[distractors[-1]]  # the last distractor sentence is cut to hit the length
         assert any(s.startswith(cut) for s in pool.sentences)
+
+
+@pytest.mark.parametrize("task", ["qa3", "qa4", "qa5"])
+def test_qa3_qa4_qa5_samples_keep_their_facts_in_order_and_the_exact_length(task, pool, data_dir):
+    questions = load_babi(babi_file(task, "test"), derive=True)
+    picked = pick_questions(questions, 4, official_indices(task, data_dir / "babilong/test_100_idxs.json"))
+    for (number, question), sample in zip(picked, build_haystacks(picked, ["2k"], pool, seed=3)):
+        assert _count(sample.input) == 1700 and sample.id == f"{task}-2k-{number}"
+        lines = sample.lines()
+        assert sample.story == sorted(sample.story) and [lines[i] for i in sample.story] == question.lines
+        # the facts in the file's order (qa3: the object's last get or drop, then the two moves, latest first)
+        assert [lines[i] for i in sample.facts] == [question.lines[i] for i in question.support]
+        assert len(sample.facts) == {"qa3": 3, "qa4": 1, "qa5": 1}[task]
+        story = [lines[i] for i in sample.story]
+        assert derive_answer(story, sample.question) == (sample.target, [sample.story.index(f) for f in sample.facts])
+
+
+def test_a_story_longer_than_a_length_is_left_out_there_with_a_note(books):
+    notes = []
+    samples = build_benchmark("qa3", ["0k", "1k"], 100, books=books, notes=notes, progress=False)
+    at_0k, at_1k = ([s for s in samples if s.length == length] for length in ("0k", "1k"))
+    assert len(at_0k) == 100 and len(at_1k) == 93
+    left_out = {s.id.rsplit("-", 1)[1] for s in at_0k} - {s.id.rsplit("-", 1)[1] for s in at_1k}
+    assert all(_count(s.input) > 700 for s in at_0k if s.id.rsplit("-", 1)[1] in left_out)
+    assert all(_count(s.input) == 700 for s in at_1k)
+    assert notes == ["qa3 1k: 7 of the 100 questions taken have stories longer than the 700-token context and are left "
+                     "out there (e.g. question 74)"]
 
 
 def test_0k_is_the_bare_story(qa2):

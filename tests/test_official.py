@@ -128,6 +128,23 @@ def test_records_are_release_records_with_the_question_as_written(data_dir, enc)
     assert again == records[3:]  # each sample has its own stream: the same whichever lengths are built
 
 
+@pytest.mark.parametrize("task, file", [("qa3", "qa3_three-supporting-facts"), ("qa4", "qa4_two-arg-relations"),
+                                        ("qa5", "qa5_three-arg-relations")])
+def test_qa3_qa4_qa5_records_keep_the_story_in_order_and_the_question_as_written(data_dir, enc, task, file):
+    books = data_dir / "books" / "gutenberg"
+    records, notes = build_official_benchmark(task, ["0k", "2k"], 3, books=books, seed=2, progress=False)
+    assert notes == [] and len(records) == 6
+    path = data_dir / f"babi/en/{file}_test.txt"
+    questions, raw = load_babi(path), path.read_text().splitlines()
+    for record in records:
+        question = questions[int(record["id"].rsplit("-", 1)[1])]
+        assert f" {record['question']}\t{record['target']}\t" in raw[question.meta["line"] - 1]  # qa4 has no space before the tab
+        at = -1
+        for line in question.lines:  # every story sentence, in story order
+            at = record["input"].index(line, at + 1)
+    assert all(abs(len(enc.encode_ordinary(r["input"])) - 1700) <= 2 for r in records if r["length"] == "2k")
+
+
 def test_max_n_facts_changes_qa2_at_1k_only(data_dir):
     books = data_dir / "books" / "gutenberg"
     questions = load_babi(data_dir / "babi/en/qa2_two-supporting-facts_test.txt")

@@ -1,9 +1,9 @@
-"""`memreasoner build`: a BABILong-style (qa1, qa2) or RULER Variable Tracking (vt) benchmark file.
+"""`memreasoner build`: a BABILong-style (any bAbI task, qa1-qa20) or RULER Variable Tracking (vt) benchmark file.
 
-`--variant` takes the facts from stories outside bAbI's distribution (data/generalization.py), hidden
-in books like any other.
+`--unseen` (qa1-qa5) and `--variant` (qa1, qa2) take the facts from generated stories, outside bAbI's
+vocabulary or distribution (data/generalization.py), hidden in books like any other.
 
-`--style official` writes qa1/qa2 files the way BABILong's own generator writes its releases (see
+`--style official` writes bAbI files the way BABILong's own generator writes its releases (see
 data/official.py), so a model can be measured on text made as real files are, from our facts and books.
 """
 
@@ -33,8 +33,8 @@ def add_parser(sub) -> None:
     p.add_argument("--books", help="folder of .txt books for distractor text (default: the data dir's books/)")
     p.add_argument("--babi", help="bAbI-format file to take facts from (default: the data dir's test split)")
     p.add_argument("--split", default="test", help="bAbI split when no --babi: test or train")
-    p.add_argument("--first", action="store_true", help="take the first N questions, not BABILong's official 100")
-    p.add_argument("--unseen", action="store_true", help="facts from generated stories with unseen names/places/objects")
+    p.add_argument("--first", action="store_true", help="take the first N questions, not BABILong's official 100 (qa1-qa5 have one)")
+    p.add_argument("--unseen", action="store_true", help="facts from generated stories with unseen names/places/objects (qa1-qa5)")
     p.add_argument("--variant", help="facts from generated stories of a generalization variant (qa1, qa2): "
                    f"{', '.join(variants('qa2'))} (holder-stays: qa2 only)")
     p.add_argument("--knob", action="append", default=[], metavar="KEY=VALUE",
@@ -47,7 +47,7 @@ def add_parser(sub) -> None:
         default="ours",
         help="ours: whole sentences, with line offsets and the facts marked; official: as BABILong's generator "
         "writes its releases (the last noise sentence cut by tokens, facts in random gaps, only input/question/"
-        "target plus task, length, id; qa1/qa2 only)",
+        "target plus task, length, id; bAbI tasks only)",
     )
     p.add_argument("--chains", type=int, default=1, help="vt: number of variable chains")
     p.add_argument("--hops", type=int, default=4, help="vt: assignments after the value in each chain")
@@ -62,6 +62,7 @@ def run(args) -> int:
         raise InputError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.style == "official":
         return _run_official(args, lengths)
+    notes: list[str] = []
     samples = build_benchmark(
         task=args.task,
         lengths=lengths,
@@ -77,8 +78,10 @@ def run(args) -> int:
         allow_repeats=args.repeat_books,
         n_chains=args.chains,
         hops=args.hops,
+        notes=notes,
     )
     write_samples(samples, args.out)
+    _print_notes(notes)
     print(summary(samples, lengths))
     print(f"wrote {len(samples)} samples to {args.out}")
     return 0
@@ -101,11 +104,15 @@ def _run_official(args, lengths: list[str]) -> int:
         split=args.split,
     )
     write_records(records, args.out)  # the questions as bAbI writes them, which a `Sample` would normalise
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+    _print_notes(notes)
     print(summary([sample_from_dict(r) for r in records], lengths))
     print(f"wrote {len(records)} samples ({args.style} style) to {args.out}")
     return 0
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def summary(samples: list[Sample], lengths: list[str]) -> str:

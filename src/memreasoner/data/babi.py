@@ -279,16 +279,15 @@ def derive_answer(lines: list[str], question: str, directions: Sequence[tuple[st
     return simulate(lines, directions).answer(question)
 
 
-def check_derivation(samples: Sequence[BabiSample], source: str | Path = "<bAbI>",
-                     directions: Sequence[tuple[str, str]] = BABI_DIRECTIONS) -> None:
+def check_derivation(samples: Sequence[BabiSample], source: str | Path = "<bAbI>") -> None:
     """InputError naming the first question of a simulated task whose answer and supporting facts are not
     one its story gives; questions of other tasks pass. Each story is simulated once, question by question."""
-    world, story, told = World(directions), None, 0
+    world, story, told = World(), None, 0
     for sample in samples:
         if sample.task not in SIMULATED_TASKS:
             continue
         if sample.story != story:
-            world, story, told = World(directions), sample.story, 0
+            world, story, told = World(), sample.story, 0
         line = sample.meta.get("line")
         try:
             for index in range(told, len(sample.lines)):

@@ -1,19 +1,16 @@
 """A cheap first pass for huge inputs: decide which lines the full encoder must see.
 
 IU as a cascade: static scores for every line -> the top `keep` go to the full encoder -> IU's
-relevance score keeps the top eta of those. The full encoder (MiniLM) reads ~230 lines/s on two
-cores: a 1M-token haystack (~30k lines) takes 133 s cold; with this pass, 10 s (benchmarks/scale.py).
-Static token embeddings distilled from the same encoder with `model2vec` read thousands of lines per
-second. A plain cosine to the training centroid on them is too blunt (story
-facts rank in the thousands among 4,000 book lines at 128k); a Gaussian fitted to the static
-embeddings of the training lines (Mahalanobis distance, shrunk covariance) ranks every story fact
-of the bAbI vocabulary at most 1 place below the story's own size (measured on 10 haystacks, qa1
-and qa2, 128k, ~2,000-4,600 lines each). It is learned from training lines alone, never from distractors.
+relevance score keeps the top eta of those. On a long haystack the full encoder (MiniLM) is most of
+the cost of reading every line (benchmarks/scale.py); static token embeddings distilled from the same
+encoder with `model2vec` read lines far faster. A plain cosine to the training centroid on them is
+too blunt (story facts rank deep among the book lines); a Gaussian fitted to the static embeddings of
+the training lines (Mahalanobis distance, shrunk covariance) ranks the story facts of the bAbI
+vocabulary close to the top. It is learned from training lines alone, never from distractors.
 
-Limit, measured: for stories whose names, places and objects never occur in training, the static
-embeddings of the new words move the facts far from the fitted Gaussian (ranks ~2,000-4,000 of
-4,000 at 128k), so the first pass keeps a wide margin (`keep` lines) and only switches on past
-`min_lines`; below that, every line goes to the full encoder.
+Limit: for stories whose names, places and objects never occur in training, the static embeddings
+of the new words move the facts far from the fitted Gaussian, so the first pass keeps a wide margin
+(`keep` lines) and only switches on past `min_lines`; below that, every line goes to the full encoder.
 """
 
 from __future__ import annotations
@@ -25,14 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoint import replace_folder
 from ..errors import InputError
 from ..paths import cache_dir
 from .relevance import top_in_order
 
 
 def static_model(encoder_path: str):
-    """The model2vec distillation of `encoder_path` (~20 s for MiniLM on two cores), made once and kept
-    under the cache directory."""
+    """The model2vec distillation of `encoder_path`, made once and kept under the cache directory."""
     from model2vec import StaticModel
 
     folder = cache_dir() / "static" / hashlib.sha1(str(Path(encoder_path).resolve()).encode()).hexdigest()[:16]
@@ -41,9 +38,8 @@ def static_model(encoder_path: str):
             from model2vec.distill import distill
         except ImportError:
             raise InputError("the static first pass needs model2vec's distill extra: pip install 'model2vec[distill]'") from None
-        tmp = folder.with_name(folder.name + ".tmp")
-        distill(model_name=encoder_path, pca_dims=None).save_pretrained(str(tmp))
-        tmp.replace(folder)
+        with replace_folder(folder) as tmp:  # processes distilling at once each write their own, then swap it in
+            distill(model_name=encoder_path, pca_dims=None).save_pretrained(str(tmp))
     return StaticModel.from_pretrained(str(folder))
 
 

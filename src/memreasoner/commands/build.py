@@ -60,53 +60,24 @@ def run(args) -> int:
     lengths = parse_lengths(args.lengths)
     if args.seed < 0:
         raise InputError(f"--seed must be a non-negative integer, got {args.seed}")
+    # where the facts come from: the same for both styles
+    facts = dict(task=args.task, lengths=lengths, samples=args.samples, books=args.books, babi=args.babi, seed=args.seed,
+                 first=args.first, unseen=args.unseen, variant=args.variant, knobs=args.knob, split=args.split)
     if args.style == "official":
-        return _run_official(args, lengths)
-    notes: list[str] = []
-    samples = build_benchmark(
-        task=args.task,
-        lengths=lengths,
-        samples=args.samples,
-        books=args.books,
-        babi=args.babi,
-        seed=args.seed,
-        first=args.first,
-        unseen=args.unseen,
-        variant=args.variant,
-        knobs=args.knob,
-        split=args.split,
-        allow_repeats=args.repeat_books,
-        n_chains=args.chains,
-        hops=args.hops,
-        notes=notes,
-    )
-    write_samples(samples, args.out)
+        if args.repeat_books:
+            raise InputError("--repeat-books is for --style ours: the official style draws random books, repeats included")
+        records, notes = build_official_benchmark(**facts)
+        write_records(records, args.out)  # the questions as bAbI writes them, which a `Sample` would normalise
+        samples = [sample_from_dict(r) for r in records]
+    else:
+        notes = []
+        samples = build_benchmark(**facts, allow_repeats=args.repeat_books, n_chains=args.chains, hops=args.hops,
+                                  notes=notes)
+        write_samples(samples, args.out)
     _print_notes(notes)
     print(summary(samples, lengths))
-    print(f"wrote {len(samples)} samples to {args.out}")
-    return 0
-
-
-def _run_official(args, lengths: list[str]) -> int:
-    if args.repeat_books:
-        raise InputError("--repeat-books is for --style ours: the official style draws random books, repeats included")
-    records, notes = build_official_benchmark(
-        task=args.task,
-        lengths=lengths,
-        samples=args.samples,
-        books=args.books,
-        babi=args.babi,
-        seed=args.seed,
-        first=args.first,
-        unseen=args.unseen,
-        variant=args.variant,
-        knobs=args.knob,
-        split=args.split,
-    )
-    write_records(records, args.out)  # the questions as bAbI writes them, which a `Sample` would normalise
-    _print_notes(notes)
-    print(summary([sample_from_dict(r) for r in records], lengths))
-    print(f"wrote {len(records)} samples ({args.style} style) to {args.out}")
+    style = " (official style)" if args.style == "official" else ""
+    print(f"wrote {len(samples)} samples{style} to {args.out}")
     return 0
 
 

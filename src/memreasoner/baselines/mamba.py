@@ -36,9 +36,9 @@ from ..reader import Answer, option
 from .common import (EOT, BaselineReader, Defaults, TokenExample, TokenFormat, add_common_arguments, babi_train, fit,
                      model_for, token_examples)
 
-# Small on purpose: a step costs B x L x ED x N floats per layer through the parallel scan; on the
-# project's busy 2-core CPU, 2 layers 128 wide with batches of 16 train at ~1 s a step, 4 layers with
-# batches of 32 at ~25 s. The learning rate is higher than the transformers' (Mamba's own recipe).
+# Small on purpose: a step costs B x L x ED x N floats per layer through the parallel scan, so depth
+# and batch size multiply a CPU step's time. The learning rate is higher than the transformers'
+# (Mamba's own recipe).
 DEFAULTS = Defaults(steps=3000, lr=2e-3, batch_size=16)
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h [B, ED, N], last conv inputs [B, ED, d_conv - 1]) of one layer

@@ -11,7 +11,7 @@ k+1's input embedding, the question uses the first.
 Words are lower-cased letters; a word outside the training vocabulary is dropped (the paper's nil
 word), but still counts in its line's length J. Because PE is a fixed weight per (word position,
 dimension), a line's memory is (bag of PE weights over the vocabulary) @ embedding: two [N, V]
-matrices per story, so a 128k-token haystack (~5,000 lines) costs two small matrix products per hop.
+matrices per story, so even a haystack of thousands of lines costs two small matrix products per hop.
 
 Haystacks have thousands of lines, bAbI stories at most tens: every line is a memory (the paper's
 50-line window would drop the facts beyond 1k tokens), and lines further back than the TE table

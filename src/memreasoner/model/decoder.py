@@ -15,21 +15,15 @@ The question in the prompt tells the decoder what to pull out of the line's late
 football?" -> a place); reconstruction teaches it to spell out whatever a latent holds, so it can name
 a word that occurs in training lines but never as an answer. A word that never occurs in training at
 all the plain decoder cannot emit (trained from scratch, it has never produced that token): on stories
-with unseen places it names the nearest seen place ("garage" -> "garden"), 0% exact on 100 unseen qa1
-questions.
+with unseen places it names the nearest seen place ("garage" -> "garden").
 
 Copy decoder (`copy=True`, MemReasonerConfig.copy, the default): a pointer-generator head (pointer.py)
 mixes the vocabulary distribution with a copy distribution over the GPT-2 tokens of the line the hops
 chose (in training: the story's lines under the soft hop attention, or under the recall attention for
 autoencoding). Its keys see token shapes and positions, never token identities, so it copies unseen
-words by their role in the line. Measured (qa1, 400 steps on the 1k set, 50 questions per length):
-seen vocabulary 100% at 0k/1k/4k (held-out bAbI test 100%); unseen names/places 94% / 78% / 44% at
-0k / 1k / 4k, against 0% before. Every unseen error is a wrong hop line (the exact score equals
-"facts hit" within 2 points, and no question whose fact was hit is answered wrongly): what remains
-is retrieval of unseen-vocabulary lines among distractors, not decoding. qa2 (600 steps on the 10k
-set): seen 100% at 0k/1k/4k (held out 98.8%); unseen 24% / 14% / 4%, and there too every answer is
-a word of the line the last hop chose: the second hop, learned on bAbI names, rarely moves from
-"Henry picked up the violin there." to Henry's location line (9 of 50 at 0k).
+words by their role in the line. With it, an unseen answer is wrong when the hops chose the wrong
+line, not because the decoder cannot spell it: what limits unseen answers is retrieval (IU and the
+hops), not decoding.
 """
 
 from __future__ import annotations

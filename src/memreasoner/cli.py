@@ -17,7 +17,8 @@ COMMANDS = ["build", "download", "train", "eval", "answer", "experiment", "compa
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="memreasoner", description="Reasoning in a haystack: build, train, evaluate, compare.")
     parser.add_argument("--version", action="version", version=f"memreasoner {__version__}")
-    parser.add_argument("--data-dir", help=f"folder with babi/, books/, babilong/, tokenizers/ (default: ${ENV_VAR})")
+    parser.add_argument("--data-dir", help=f"folder with babi/, books/, babilong/, tokenizers/ (default: ${ENV_VAR}, "
+                        "else ~/.cache/memreasoner/data if downloaded, else the embedded default)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"memreasoner.commands.{name}").add_parser(sub)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import InputError
+from ..files import write_atomic
 from ..paths import ENV_VAR, chosen_data_dir, download_dir
 
 BABI_ARCHIVE = "https://s3.amazonaws.com/text-datasets/babi_tasks_1-20_v1-2.tar.gz"
@@ -169,7 +170,4 @@ def _install(path: Path, data: bytes, sha: str, url: str) -> None:
     got = _sha256(data)
     if got != sha:
         raise InputError(f"checksum mismatch for {url}: SHA-256 {got[:16]}..., expected {sha[:16]}...", path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_atomic(path, data)

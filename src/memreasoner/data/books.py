@@ -10,7 +10,6 @@ re-tokenising text.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import re
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import InputError
+from ..files import write_atomic
 from ..paths import cache_dir
 from .sentences import split_sentences
 from .tokens import gpt2_encoding
@@ -172,11 +172,8 @@ def _write_cached(key: tuple, pool: BookPool) -> BookPool:
     """Save the pool for the next process; a cache that cannot be written is only a slower start."""
     path = _cache_path(key)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump((pool.names, pool.sentences, pool.tokens, pool.book_starts), f, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
+        write_atomic(path, pickle.dumps((pool.names, pool.sentences, pool.tokens, pool.book_starts),
+                                        protocol=pickle.HIGHEST_PROTOCOL))
     except OSError:
         pass
     return pool

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..files import write_atomic
 
 
 def normalize_question(text: str) -> str:
@@ -69,13 +70,7 @@ def write_samples(samples, path: str | Path) -> None:
 
 def write_records(records, path: str | Path) -> None:
     """Write plain dicts as JSONL atomically, exactly as given (no `Sample` normalising them)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    write_atomic(path, "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
 
 
 def read_samples(path: str | Path) -> list[Sample]:

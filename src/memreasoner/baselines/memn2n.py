@@ -124,8 +124,8 @@ def read_lines(net: MemN2NCore, answers: list[str], lines: list[str], question: 
         return Answer("", trace={"lines": 0})
     logits, attention = net([net.bags(lines)], net.bags([question]))
     ids = line_ids if line_ids is not None else list(range(len(lines)))
-    hops = [ids[int(i)] for i in attention[0].argmax(-1)]
-    return Answer(answers[int(logits[0].argmax())], hops=hops, trace={"lines": len(lines)})
+    landed = [ids[int(i)] for i in attention[0].argmax(-1)]  # a line per hop ("hops" is their count here)
+    return Answer(answers[int(logits[0].argmax())], hops=landed, trace={"lines": len(lines)})
 
 
 def answer_loss(net: MemN2NCore, stories: list[torch.Tensor], questions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -57,7 +57,7 @@ class MemReasonerConfig:
     model: str = "memreasoner"
     task: str = ""  # what it was trained on (qa1, qa2, vt); informative only
     # encoder (P: a pretrained transformer encoder)
-    encoder: str = setting("", "Hugging Face encoder name or folder (default: bundled MiniLM-L6)")
+    encoder: str = setting("", 'Hugging Face encoder name or folder; "" = the bundled MiniLM-L6')
     train_encoder: bool = setting(False, "(open) fine-tune the encoder too (slow: it is re-run on every batch); "
                                          "frozen and cached by default, see encoder.py")
     latent_dim: int = 384  # C, set from the encoder
@@ -69,7 +69,7 @@ class MemReasonerConfig:
     solve: str = setting("ridge", "pseudo-inverse of the memory", choices=SOLVES)
     ridge: float = setting(1e-4, "ridge term of the memory's pseudo-inverse")
     # hops (P: alpha, threshold; open: cap, update map, soft/straight selection)
-    hops: int = option(1, "hop cap (training default: 1 for qa1, 2 for qa2, 5 for vt)")
+    hops: int = option(1, "hop cap (a training flag left unset takes the task's: 1 for qa1, 2 for qa2, 5 for vt)")
     alpha: float = option(8.0, "weight of the readout in the query update")
     hop_update: str = setting("line", "query update between hops (hops.py)", choices=UPDATES)
     stop_threshold: float = option(1e-3, "a story stops hopping once its readout direction moves less than this")
@@ -78,7 +78,7 @@ class MemReasonerConfig:
     beta: float = setting(10.0, "initial inverse temperature of the nearest-line softmax (learned)")
     hop_revisit: bool = option(False, "may a later hop land on a line an earlier one chose (inference; hops.py)")
     # decoder (P: GPT-2 conditioned on the latent, Larimar-style)
-    decoder: str = setting("", "folder with pretrained GPT-2 weights (default: the small config, trained here)")
+    decoder: str = setting("", 'folder with pretrained GPT-2 weights; "" = the small config below, trained here')
     decoder_layers: int = setting(2, "layers of the small decoder")
     decoder_dim: int = setting(128, "width of the small decoder")
     decoder_heads: int = setting(4, "attention heads of the small decoder")

@@ -27,7 +27,9 @@ def test_experiment_trains_once_and_reruns_on_the_same_samples(tmp_path, capsys)
     results = json.loads((out / "results.json").read_text())
     assert results["experiment"] == "single-hop" and set(results["variants"]["alpha1-sf0"]["qa1"]) == {"0k"}
     table = (out / "table.md").read_text()
-    assert "| alpha1-sf0 |" in table and table in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| alpha1-sf0 |" in table and table in printed
+    assert f"wrote {out / 'results.json'}, {out / 'table.md'}, {out / 'heatmap.png'}" in printed  # ends saying where
     assert (out / "heatmap.png").stat().st_size > 0
     data = sorted((out / "data").iterdir())
     answered = json.loads((out / "results" / "alpha1-sf0--qa1.json").read_text())["samples"]

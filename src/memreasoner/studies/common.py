@@ -51,6 +51,7 @@ def write_report(out: Path, results: dict, table: str, rows: dict[str, dict[str,
     write_atomic(out / "table.md", table)
     heatmap(rows, out / "heatmap.png", title=title)
     print("\n" + table)
+    print(f"wrote {out / 'results.json'}, {out / 'table.md'}, {out / 'heatmap.png'} (models and per-model results under {out})")
 
 
 def lengths_of(rows: dict[str, dict[str, float]]) -> list[str]:

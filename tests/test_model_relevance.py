@@ -141,7 +141,8 @@ def test_a_story_line_glued_to_a_cut_sentence_is_split_off():
              for place in ("kitchen", "office")]
     match = TemplateMatcher(fit_templates(train))
     glued = "Still later he removed to Daniel travelled to the office."
-    assert glued[match.glued_start(glued, 0.9):] == "Daniel travelled to the office."
+    cut, specific = match.glued_start(glued, 0.9)
+    assert glued[cut:] == "Daniel travelled to the office." and specific  # "* * to the * .": half its words fixed
     # a line that is itself a story line, or that has no story-like tail, stays whole
     assert match.glued_start("Daniel travelled to the office.", 0.9) is None
     assert match.glued_start("Still later he removed to London with Daniel and the rest.", 0.9) is None
@@ -153,6 +154,24 @@ def test_a_story_line_glued_to_a_cut_sentence_is_split_off():
     assert lines == ["A book line that is long enough.", "Still later he removed to", "Daniel travelled to the office.",
                      "Mary went to the kitchen."]
     assert origin == [0, 1, 1, 2]
+
+
+def test_a_tail_only_a_general_template_fits_needs_its_latent_to_look_like_training_too():
+    # "* * the * ." (qa2's drops and takes) also fits the ends of ordinary sentences
+    e = torch.eye(32)
+    takes = [f"{n} {v} the {o}." for n in ("Mary", "John") for v in ("dropped", "took") for o in ("milk", "apple")]
+    moves = [f"{n} {v} to the {p}." for n in ("Mary", "John") for v in ("went", "moved") for p in ("kitchen", "garden")]
+    # each group a cluster: its first line and the others at cosine 0.8 from it (calibration 0.8)
+    latents = [e[0]] + [0.8 * e[0] + 0.6 * e[4 + j] for j in range(7)] + [e[1]] + [0.8 * e[1] + 0.6 * e[11 + j] for j in range(7)]
+    f = RelevanceFilter(32, "template", margin=0.1, bank=16)
+    f.fit(torch.stack(latents), takes + moves)
+    assert sorted(fit_templates(takes + moves)) == ["* * the * .", "* * to the * ."]
+    book, glued = "On stage, the troupe performed Beauty and the Beast.", "Still later he removed to Daniel dropped the apple."
+    assert not f.templates.glued_start(book, 0.9)[1] and not f.templates.glued_start(glued, 0.9)[1]  # general only
+    tails = {"Beauty and the Beast.": e[30], "Daniel dropped the apple.": 0.9 * e[0] + (1 - 0.81) ** 0.5 * e[31]}
+    lines, origin = f.split_glued([book, glued], lambda texts: torch.stack([tails[t] for t in texts]))
+    assert lines == [book, "Still later he removed to", "Daniel dropped the apple."] and origin == [0, 1, 1]
+    assert f.split_glued([book, glued])[0] == [book, glued]  # no latents to check: general tails stay whole
 
 
 def test_a_fact_in_other_words_is_kept_when_its_latent_is_as_near_training_as_training_is():

@@ -252,7 +252,7 @@ class MemReasoner(nn.Module, Reader):
         t0 = time.perf_counter()
         # A story line glued to the end of another (BABILong's cut noise sentence) becomes its own line;
         # `origin` maps each line back to the input line it came from, which is what the hops report.
-        split = [self.relevance.split_glued(lines) for lines, _ in items]
+        split = [self.relevance.split_glued(lines, self.encoder) for lines, _ in items]
         items, origin = [(lines, q) for (lines, _), (_, q) in zip(split, items)], [o for _, o in split]
         zq = self.encoder([q for _, q in items])  # [B, C]
         kept, stories, own_seconds = [], [], []

@@ -158,13 +158,17 @@ class TemplateMatcher:
         return max((sum(a == SLOT or a == b for a, b in zip(t, w)) / len(w) for t in self.by_length.get(len(w), ())),
                    default=0.0)
 
-    def glued_start(self, line: str, threshold: float) -> int | None:
-        """Where a story line glued to the end of `line` starts (a character offset), or None.
+    def glued_start(self, line: str, threshold: float) -> tuple[int, bool] | None:
+        """Where a story line glued to the end of `line` starts (a character offset), and whether the
+        template it matches is a specific one; None if no tail matches.
 
         BABILong's generator cuts its last noise sentence by tokens and may put facts right after
         the cut piece, so Punkt returns "Still later he removed to Daniel travelled to the office."
         as one sentence. A line that matches no template, but whose tail from a capitalised word on
-        does, holds such a fact; the longest such tail is taken.
+        does, may hold such a fact; the longest such tail is taken. Specific: at least half of the
+        template's words are fixed ("* * to the * ."). A general one ("* * the * .") also fits the
+        ends of ordinary sentences ("...performed Beauty and the Beast."), so its tails need more
+        evidence (RelevanceFilter.split_glued).
         """
         if not self.by_length:
             return None
@@ -173,8 +177,11 @@ class TemplateMatcher:
         if self._score(w) >= threshold:
             return None
         for k in range(1, len(w)):
-            if w[k][0].isupper() and len(w) - k in self.by_length and self._score(w[k:]) >= threshold:
-                return spans[k][0]
+            if w[k][0].isupper() and len(w) - k in self.by_length:
+                fits = [t for t in self.by_length[len(w) - k]
+                        if sum(a == SLOT or a == b for a, b in zip(t, w[k:])) / len(t) >= threshold]
+                if fits:
+                    return spans[k][0], any(2 * sum(a != SLOT for a in t) >= len(t) for t in fits)
         return None
 
 
@@ -235,13 +242,24 @@ class RelevanceFilter(nn.Module):
         """Does `line` match a training template (the test the first pass may not overrule)?"""
         return self.templates.score(line) >= self.template_threshold
 
-    def split_glued(self, lines: Sequence[str]) -> tuple[list[str], list[int]]:
+    def split_glued(self, lines: Sequence[str], encode: Callable[[list[str]], torch.Tensor] | None = None
+                    ) -> tuple[list[str], list[int]]:
         """`lines` with every story line glued to the end of another split off into its own line
-        (TemplateMatcher.glued_start) -> (lines, index of the input line each came from)."""
+        (TemplateMatcher.glued_start) -> (lines, index of the input line each came from). A tail that
+        only a general template fits is split off only when its latent (`encode`) also passes the
+        knn test; without `encode`, never."""
+        cuts = {i: cut for i, line in enumerate(lines)
+                if (cut := self.templates.glued_start(line, self.template_threshold)) is not None}
+        unsure = [i for i, (_, specific) in cuts.items() if not specific]
+        if unsure and encode is not None and len(self.bank):
+            knn = (encode([lines[i][cuts[i][0]:] for i in unsure]) @ self.bank.T).max(1).values
+            passed = knn >= float(self.calibration) - self.margin
+            unsure = [i for i, ok in zip(unsure, passed.tolist()) if not ok]
+        for i in unsure:
+            del cuts[i]
         out, origin = [], []
         for i, line in enumerate(lines):
-            cut = self.templates.glued_start(line, self.template_threshold)
-            pieces = [line] if cut is None else [line[:cut].strip(), line[cut:]]
+            pieces = [line[:cuts[i][0]].strip(), line[cuts[i][0]:]] if i in cuts else [line]
             out += pieces
             origin += [i] * len(pieces)
         return out, origin

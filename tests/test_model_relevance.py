@@ -136,28 +136,26 @@ def test_book_fragments_that_share_most_words_with_a_template_stay_out(encoder):
     assert [lines[i] for i in kept] == story
 
 
-def test_a_story_line_glued_to_a_cut_sentence_is_split_off():
+def test_a_story_line_glued_to_other_text_is_found_inside_it():
     train = [f"{name} {verb} to the {place}." for name in ("Mary", "Daniel") for verb in ("went", "travelled")
              for place in ("kitchen", "office")]
     match = TemplateMatcher(fit_templates(train))
-    glued = "Still later he removed to Daniel travelled to the office."
-    cut, specific = match.glued_start(glued, 0.9)
-    assert glued[cut:] == "Daniel travelled to the office." and specific  # "* * to the * .": half its words fixed
-    # a line that is itself a story line, or that has no story-like tail, stays whole
-    assert match.glued_start("Daniel travelled to the office.", 0.9) is None
-    assert match.glued_start("Still later he removed to London with Daniel and the rest.", 0.9) is None
-    # the tail must start with a capitalised word: "the office." alone is no clause
-    assert match.glued_start("And so it was that he went to the office.", 0.9) is None
-
-    f = RelevanceFilter(4, "template", templates=fit_templates(train))
-    lines, origin = f.split_glued(["A book line that is long enough.", glued, "Mary went to the kitchen."])
-    assert lines == ["A book line that is long enough.", "Still later he removed to", "Daniel travelled to the office.",
-                     "Mary went to the kitchen."]
-    assert origin == [0, 1, 1, 2]
+    glued = "Still later he removed to Daniel travelled to the office."  # after a noise sentence cut by tokens
+    start, end = match.glued_fact(glued, 0.9)
+    assert glued[start:end] == "Daniel travelled to the office."
+    # a noise sentence Punkt did not split off ("}") after the fact: the fact is the head, up to its full stop
+    trailed = "Mary went to the kitchen. } and so the chapter ends"
+    start, end = match.glued_fact(trailed, 0.9)
+    assert trailed[start:end] == "Mary went to the kitchen."
+    # a line that is itself a story line, or that has no story-like tail or head, stays whole
+    assert match.glued_fact("Daniel travelled to the office.", 0.9) is None
+    assert match.glued_fact("Still later he removed to London with Daniel and the rest.", 0.9) is None
+    # a tail must start with a capitalised word: "the office." alone is no clause
+    assert match.glued_fact("And so it was that he went to the office.", 0.9) is None
 
 
-def test_a_tail_only_a_general_template_fits_needs_its_latent_to_look_like_training_too():
-    # "* * the * ." (qa2's drops and takes) also fits the ends of ordinary sentences
+def test_a_glued_piece_is_split_off_only_when_its_latent_looks_like_training_too():
+    # templates also fit the ends of ordinary sentences; a glued fact's latent is near a training line's
     e = torch.eye(32)
     takes = [f"{n} {v} the {o}." for n in ("Mary", "John") for v in ("dropped", "took") for o in ("milk", "apple")]
     moves = [f"{n} {v} to the {p}." for n in ("Mary", "John") for v in ("went", "moved") for p in ("kitchen", "garden")]
@@ -166,12 +164,15 @@ def test_a_tail_only_a_general_template_fits_needs_its_latent_to_look_like_train
     f = RelevanceFilter(32, "template", margin=0.1, bank=16)
     f.fit(torch.stack(latents), takes + moves)
     assert sorted(fit_templates(takes + moves)) == ["* * the * .", "* * to the * ."]
-    book, glued = "On stage, the troupe performed Beauty and the Beast.", "Still later he removed to Daniel dropped the apple."
-    assert not f.templates.glued_start(book, 0.9)[1] and not f.templates.glued_start(glued, 0.9)[1]  # general only
-    tails = {"Beauty and the Beast.": e[30], "Daniel dropped the apple.": 0.9 * e[0] + (1 - 0.81) ** 0.5 * e[31]}
-    lines, origin = f.split_glued([book, glued], lambda texts: torch.stack([tails[t] for t in texts]))
-    assert lines == [book, "Still later he removed to", "Daniel dropped the apple."] and origin == [0, 1, 1]
-    assert f.split_glued([book, glued])[0] == [book, glued]  # no latents to check: general tails stay whole
+    book = "On stage, the troupe performed Beauty and the Beast."
+    glued = "Still later he removed to Daniel dropped the apple."
+    trailed = "John went to the garden. } and so the chapter ends"
+    pieces = {"Beauty and the Beast.": e[30], "Daniel dropped the apple.": 0.9 * e[0] + (1 - 0.81) ** 0.5 * e[31],
+              "John went to the garden.": e[1]}
+    lines, origin = f.split_glued([book, glued, trailed], lambda texts: torch.stack([pieces[t] for t in texts]))
+    assert lines == [book, "Still later he removed to", "Daniel dropped the apple.", "John went to the garden.",
+                     "} and so the chapter ends"]
+    assert origin == [0, 1, 1, 2, 2]
 
 
 def test_a_fact_in_other_words_is_kept_when_its_latent_is_as_near_training_as_training_is():

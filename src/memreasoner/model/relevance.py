@@ -55,6 +55,7 @@ from torch import nn
 
 SCORES = ("template", "knn", "centroid", "question")
 SLOT = "*"  # a template position that takes any word
+SENTENCE_END = {".", "?", "!"}
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -158,30 +159,30 @@ class TemplateMatcher:
         return max((sum(a == SLOT or a == b for a, b in zip(t, w)) / len(w) for t in self.by_length.get(len(w), ())),
                    default=0.0)
 
-    def glued_start(self, line: str, threshold: float) -> tuple[int, bool] | None:
-        """Where a story line glued to the end of `line` starts (a character offset), and whether the
-        template it matches is a specific one; None if no tail matches.
+    def glued_fact(self, line: str, threshold: float) -> tuple[int, int] | None:
+        """Where a story line glued to other text inside `line` may lie (character start and end);
+        None if `line` is a story line itself or holds none.
 
         BABILong's generator cuts its last noise sentence by tokens and may put facts right after
         the cut piece, so Punkt returns "Still later he removed to Daniel travelled to the office."
-        as one sentence. A line that matches no template, but whose tail from a capitalised word on
-        does, may hold such a fact; the longest such tail is taken. Specific: at least half of the
-        template's words are fixed ("* * to the * ."). A general one ("* * the * .") also fits the
-        ends of ordinary sentences ("...performed Beauty and the Beast."), so its tails need more
-        evidence (RelevanceFilter.split_glued).
+        as one sentence; and a noise sentence that starts without a capital ("} And so...") stays
+        on the fact before it. So a line that matches no template may hold a fact as its tail, from
+        a capitalised word on, or as its head, up to a full stop; the longest such tail, else the
+        longest head, is taken. Ordinary sentences end in such tails too ("...performed Beauty and
+        the Beast.", "...I received to the contrary."): RelevanceFilter.split_glued asks the
+        latent as well.
         """
         if not self.by_length:
             return None
-        spans = [(m.start(), m.group()) for m in _WORD.finditer(line)]
-        w = [word for _, word in spans]
+        spans = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(line)]
+        w = [word for *_, word in spans]
         if self._score(w) >= threshold:
             return None
-        for k in range(1, len(w)):
-            if w[k][0].isupper() and len(w) - k in self.by_length:
-                fits = [t for t in self.by_length[len(w) - k]
-                        if sum(a == SLOT or a == b for a, b in zip(t, w[k:])) / len(t) >= threshold]
-                if fits:
-                    return spans[k][0], any(2 * sum(a != SLOT for a in t) >= len(t) for t in fits)
+        tails = [(k, len(w)) for k in range(1, len(w)) if w[k][0].isupper()]
+        heads = [(0, k) for k in range(len(w) - 1, 0, -1) if w[k - 1] in SENTENCE_END]
+        for a, b in tails + heads:
+            if b - a in self.by_length and self._score(w[a:b]) >= threshold:
+                return spans[a][0], spans[b - 1][1]
         return None
 
 
@@ -242,24 +243,25 @@ class RelevanceFilter(nn.Module):
         """Does `line` match a training template (the test the first pass may not overrule)?"""
         return self.templates.score(line) >= self.template_threshold
 
-    def split_glued(self, lines: Sequence[str], encode: Callable[[list[str]], torch.Tensor] | None = None
+    def split_glued(self, lines: Sequence[str], encode: Callable[[list[str]], torch.Tensor]
                     ) -> tuple[list[str], list[int]]:
-        """`lines` with every story line glued to the end of another split off into its own line
-        (TemplateMatcher.glued_start) -> (lines, index of the input line each came from). A tail that
-        only a general template fits is split off only when its latent (`encode`) also passes the
-        knn test; without `encode`, never."""
-        cuts = {i: cut for i, line in enumerate(lines)
-                if (cut := self.templates.glued_start(line, self.template_threshold)) is not None}
-        unsure = [i for i, (_, specific) in cuts.items() if not specific]
-        if unsure and encode is not None and len(self.bank):
-            knn = (encode([lines[i][cuts[i][0]:] for i in unsure]) @ self.bank.T).max(1).values
-            passed = knn >= float(self.calibration) - self.margin
-            unsure = [i for i, ok in zip(unsure, passed.tolist()) if not ok]
-        for i in unsure:
-            del cuts[i]
+        """`lines` with every story line glued to other text split off into a line of its own ->
+        (lines, index of the input line each came from). A piece is split off when it fits a
+        template (TemplateMatcher.glued_fact) and its latent (`encode`) passes the knn test: the
+        template alone also fits the ends of ordinary sentences. So a glued fact in words never
+        seen in training stays glued (its latent is far from training's)."""
+        found = {i: span for i, line in enumerate(lines)
+                 if (span := self.templates.glued_fact(line, self.template_threshold)) is not None}
+        if found and len(self.bank):
+            knn = (encode([lines[i][a:b] for i, (a, b) in found.items()]) @ self.bank.T).max(1).values
+            found = {i: span for (i, span), ok in zip(found.items(), (knn >= float(self.calibration) - self.margin).tolist())
+                     if ok}
+        else:
+            found = {}
         out, origin = [], []
         for i, line in enumerate(lines):
-            pieces = [line[:cuts[i][0]].strip(), line[cuts[i][0]:]] if i in cuts else [line]
+            start, end = found.get(i, (0, len(line)))
+            pieces = [p for p in (line[:start].strip(), line[start:end], line[end:].strip()) if p]
             out += pieces
             origin += [i] * len(pieces)
         return out, origin

@@ -250,7 +250,7 @@ class MemReasoner(nn.Module, Reader):
 
     def _answer_batch(self, items: list[tuple[list[str], str]]) -> list[Answer]:
         t0 = time.perf_counter()
-        # A story line glued to the end of another (BABILong's cut noise sentence) becomes its own line;
+        # A story line glued to other text (BABILong's cut noise sentence) becomes its own line;
         # `origin` maps each line back to the input line it came from, which is what the hops report.
         split = [self.relevance.split_glued(lines, self.encoder) for lines, _ in items]
         items, origin = [(lines, q) for (lines, _), (_, q) in zip(split, items)], [o for _, o in split]

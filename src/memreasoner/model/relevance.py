@@ -35,8 +35,8 @@ line matches its own template with score 1). `margin` is 0.1, not 0.2: at 0.8 sh
 that share 4 of 5 words with "* * the * ." passed and qa2's hops landed on them. It is read at
 inference, so it can be changed without retraining. `question` scores have no threshold.
 
-A story line glued to the end of another (BABILong's generator cuts its last noise sentence by
-tokens) is split off first (`split_glued`), so it is scored on its own words.
+A story line glued to other text (BABILong's generator cuts its last noise sentence by tokens and
+may put a fact right after it) is split off first (`split_glued`), so it is scored on its own words.
 
 Streaming: lines are encoded and scored `stream_lines` at a time, and only the running top-eta
 (indices, scores, latents) is kept, so a 1M-token haystack never becomes one tensor.

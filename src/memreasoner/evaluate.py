@@ -7,6 +7,7 @@ baselines and the agent are measured the same way on the same samples.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from collections import defaultdict
@@ -17,6 +18,7 @@ from tqdm import tqdm
 
 from .data.sample import Sample
 from .data.tokens import count_tokens
+from .files import write_atomic
 from .metrics import babilong_correct, exact_match, facts_hit
 from .reader import Reader
 
@@ -156,14 +158,12 @@ def evaluate(reader: Reader, samples: list[Sample], model_name: str = "", batch_
 def save_results(results: Results, path: str | Path) -> None:
     """Write RESULTS.json and, beside it, RESULTS.csv (one row per sample, no traces)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results.to_json(), indent=1, ensure_ascii=False))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(results.to_json(), indent=1, ensure_ascii=False))
     fields = ["id", "task", *([results.group] if results.group else []), "length", "question", "target", "prediction",
               "correct", "babilong", "facts_hit", "hops", "facts", "seconds", "tokens"]
-    with open(path.with_suffix(".csv"), "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        for row in results.samples:
-            writer.writerow({**row, "hops": " ".join(map(str, row["hops"])), "facts": " ".join(map(str, row["facts"]))})
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in results.samples:
+        writer.writerow({**row, "hops": " ".join(map(str, row["hops"])), "facts": " ".join(map(str, row["facts"]))})
+    write_atomic(path.with_suffix(".csv"), table.getvalue())

@@ -60,3 +60,13 @@ def test_facts_hit_needs_every_fact_in_any_order_and_has_nothing_to_score_withou
     assert facts_hit([4, 7, 9], [4, 9]) is True  # an extra hop does not hurt
     assert facts_hit([4], [4, 9]) is False  # a fact missed
     assert facts_hit([], [4]) is None and facts_hit([4], []) is None
+
+
+def test_babilong_labels_for_the_five_tasks():
+    # qa5's labels are people and objects: naming a second one of them is wrong, a place is not a label
+    assert babilong_correct("Fred gave it.", "Fred", "Who gave the football to Bill?", "qa5")
+    assert not babilong_correct("Fred or Jeff.", "Fred", "Who gave the football to Bill?", "qa5")
+    assert babilong_correct("Fred, in the kitchen.", "Fred", "Who gave the football to Bill?", "qa5")
+    # qa4 scores places, and the place the question names does not count against the answer
+    assert babilong_correct("The kitchen is north of the bedroom", "kitchen", "What is the bedroom north of?", "qa4")
+    assert not babilong_correct("kitchen or garden", "kitchen", "What is the bedroom north of?", "qa4")

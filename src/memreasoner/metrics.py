@@ -13,7 +13,11 @@ from collections.abc import Iterable, Sequence
 
 from .data.babi import BABI_PLACES
 
-TASK_LABELS: dict[str, frozenset[str]] = {"qa1": frozenset(BABI_PLACES), "qa2": frozenset(BABI_PLACES)}
+# BABILong's labels (babilong/metrics.py): bAbI's places for qa1-qa4, qa5's people and objects.
+TASK_LABELS: dict[str, frozenset[str]] = {
+    **{task: frozenset(BABI_PLACES) for task in ("qa1", "qa2", "qa3", "qa4")},
+    "qa5": frozenset({"Bill", "Fred", "Jeff", "Mary", "apple", "football", "milk"}),
+}
 _TRAILING = " \t\n.!?,;:'\""
 
 
@@ -41,7 +45,7 @@ def first_sentence(output: str) -> str:
 
 
 def babilong_correct(prediction: str, target: str, question: str, task: str, labels: Iterable[str] | None = None) -> bool:
-    """BABILong's rule. `labels` defaults to the task's (bAbI places for qa1/qa2); for unseen-answer
+    """BABILong's rule. `labels` defaults to the task's (TASK_LABELS); for unseen-answer
     sets pass their places. A target outside the label set joins it. Tasks without labels: exact match."""
     if task == "vt":
         return all(name.lower() in prediction.lower() for name in target.split())

@@ -76,3 +76,17 @@ def test_compare_trains_and_evaluates_an_agent_on_its_own_babi_set(tmp_path):
     report = out / "models" / "memagent" / "report.json"
     written = report.stat().st_mtime_ns
     assert main(args) == 0 and report.stat().st_mtime_ns == written  # finished: not trained again
+
+
+def test_a_step_budget_gives_every_model_the_same_number_of_steps(tmp_path, capsys):
+    out = tmp_path / "steps"
+    args = ["compare", "--models", "memn2n,retrieval", "--task", "qa1", "--lengths", "0k", "--samples", "2",
+            "--budget-steps", "4", "--out", str(out), "--quiet", "--train-flag=--eval-limit=2"]
+    assert main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert {name: r["train_steps"] for name, r in results.items()} == {"memn2n": 4, "retrieval": 4}
+    assert json.loads((out / "settings.json").read_text())["budget_steps"] == 4
+    assert "for 4 optimiser steps each" in (out / "table.md").read_text()
+    capsys.readouterr()
+    both = ["compare", "--models", "memn2n", "--budget-steps", "4", "--budget-minutes", "1", "--out", str(tmp_path / "x")]
+    assert main(both) == 2 and "one budget" in capsys.readouterr().err

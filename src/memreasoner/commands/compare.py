@@ -1,4 +1,4 @@
-"""`memreasoner compare`: MemReasoner and its peers, same data, same budget, same test samples."""
+"""`memreasoner compare`: MemReasoner and its peers, same data, same budget (optimiser steps), same test samples."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ def add_parser(sub) -> None:
     p.add_argument("--task", default="qa1", help="qa1 or qa2")
     p.add_argument("--lengths", default="0k,1k,4k", help="comma-separated lengths, e.g. 0k,1k,2k,4k,8k,16k,32k,64k,128k")
     p.add_argument("--samples", type=int, default=20, help="test samples per length")
-    p.add_argument("--budget-minutes", type=float, default=5.0, help="training time per model (passed as --minutes)")
+    p.add_argument("--budget-steps", type=int, default=None,
+                   help="optimiser steps per model, the same for every model (default: each model's own default)")
+    p.add_argument("--budget-minutes", type=float, default=None,
+                   help="wall-clock training time per model instead (on a shared machine models get unequal steps)")
     p.add_argument("--out", required=True, help="folder for models, data, results, table and heatmap")
     p.add_argument("--from", dest="from_dir", help="load the models from this earlier compare folder instead of training")
     p.add_argument("--unseen", action="store_true", help="test stories with names, places and objects never seen in training")
@@ -42,7 +45,12 @@ def run(args) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
         raise InputError("--models names no model")
+    if args.budget_steps is not None and args.budget_minutes is not None:
+        raise InputError("give one budget: --budget-steps or --budget-minutes")
+    if args.budget_steps is not None and args.budget_steps < 1:
+        raise InputError(f"--budget-steps must be at least 1, got {args.budget_steps}")
     run_compare(models, args.task, parse_lengths(args.lengths), args.samples, args.budget_minutes, args.out,
+                budget_steps=args.budget_steps,
                 from_dir=args.from_dir, unseen=args.unseen, seed=args.seed, variant=args.variant,
                 train_flags=args.train_flag,
                 progress=not args.quiet)

@@ -1,4 +1,4 @@
-"""Peers side by side: every model trained on the same data under the same time budget, then tested
+"""Peers side by side: every model trained on the same data under the same budget, then tested
 on the same samples, in the shape of the BABILong figures (models x lengths).
 
 `memreasoner compare` trains each model as `memreasoner train` would (training.train), or loads them
@@ -57,8 +57,8 @@ def parameter_counts(reader) -> tuple[int | None, int]:
     return own, frozen
 
 
-def run_compare(models: list[str], task: str, lengths: list[str], samples: int, budget_minutes: float,
-                out: str | Path, from_dir: str | Path | None = None, unseen: bool = False, seed: int = 0,
+def run_compare(models: list[str], task: str, lengths: list[str], samples: int, budget_minutes: float | None,
+                out: str | Path, budget_steps: int | None = None, from_dir: str | Path | None = None, unseen: bool = False, seed: int = 0,
                 variant: str | None = None, train_flags: list[str] | None = None, progress: bool = True) -> dict:
     from ..evaluate import evaluate, save_results
     from ..reader import load_reader
@@ -82,7 +82,7 @@ def run_compare(models: list[str], task: str, lengths: list[str], samples: int, 
                 raise InputError(f"no trained {name} in --from (expected a checkpoint folder)", folder)
         else:
             train_once(name, task, folder, flags_for(name, train_flags or []), variant=variant,
-                       minutes=budget_minutes, seed=seed)
+                       minutes=budget_minutes, steps=budget_steps, seed=seed)
     test = load_or_build(out / "data", f"{task}{'-unseen' if unseen else ''}", task, lengths, samples, unseen, seed,
                          progress)
 
@@ -110,7 +110,8 @@ def run_compare(models: list[str], task: str, lengths: list[str], samples: int, 
         print(f"\n{name}\n{results.table()}")
 
     settings = {"task": task, "lengths": lengths, "samples_per_length": samples,
-                "budget_minutes": None if from_dir else budget_minutes, "train_variant": None if from_dir else variant,
+                "budget_minutes": None if from_dir else budget_minutes,
+                "budget_steps": None if from_dir else budget_steps, "train_variant": None if from_dir else variant,
                 "unseen": unseen, "seed": seed, "models": models, "from": str(from_dir) if from_dir else None,
                 "train_flags": train_flags or [], "machine": machine()}
     write_json(out / "settings.json", settings)
@@ -133,8 +134,10 @@ def machine() -> str:
 def tables(table: dict[str, dict], settings: dict) -> str:
     """Accuracy (exact match, %) and speed (GPT-2 tokens per second) tables, models x lengths."""
     lengths = lengths_of({name: r["accuracy"] for name, r in table.items()})
-    trained = (f"models from {settings['from']}" if settings["from"]
-               else f"trained on bAbI {settings['train_variant']} for at most {settings['budget_minutes']:g} min each")
+    trained = f"models from {settings['from']}" if settings["from"] else f"trained on bAbI {settings['train_variant']} " + (
+        f"for {settings['budget_steps']} optimiser steps each" if settings.get("budget_steps")
+        else f"for at most {settings['budget_minutes']:g} min each" if settings.get("budget_minutes")
+        else "for each model's own default number of steps")
     title = (f"{settings['task']}{' (unseen answers)' if settings['unseen'] else ''}, "
              f"{settings['samples_per_length']} samples per length, {trained}")
     accuracy = {}
@@ -143,7 +146,8 @@ def tables(table: dict[str, dict], settings: dict) -> str:
         if r.get("frozen_params"):
             params += f" + {r['frozen_params']:,} frozen"
         minutes = f"{r['train_minutes']:.1f}" if r["train_minutes"] is not None else "-"
-        accuracy[name] = [*percents(r["accuracy"], lengths), params, minutes]
+        steps = f"{r['train_steps']:,}" if r.get("train_steps") is not None else "-"
+        accuracy[name] = [*percents(r["accuracy"], lengths), params, steps, minutes]
     speed = {}
     for name, r in table.items():
         cells = []
@@ -153,6 +157,6 @@ def tables(table: dict[str, dict], settings: dict) -> str:
             else:
                 cells.append(f"{r['tokens_per_s'][l]:,.0f}" if l in r["tokens_per_s"] else "")
         speed[name] = cells
-    lines = [f"Accuracy: {title} (exact match, %)", "", *markdown("model", [*lengths, "params", "train min"], accuracy),
+    lines = [f"Accuracy: {title} (exact match, %)", "", *markdown("model", [*lengths, "params", "train steps", "train min"], accuracy),
              "", "Speed: GPT-2 tokens read per second while answering", "", *markdown("model", lengths, speed)]
     return "\n".join(lines) + "\n"

@@ -113,3 +113,20 @@ def test_bad_training_data_flags_are_input_errors(tmp_path, flags):
 
     with pytest.raises(InputError):
         trainer.run(parse("--task", "qa1", "--out", str(tmp_path / "bad"), *flags))
+
+
+@pytest.mark.parametrize("task, question", [("qa4", "What is the bathroom east of?"),
+                                            ("qa5", "Who gave the football to Jeff?")])
+def test_one_hop_relation_tasks_train_and_answer(tmp_path, task, question):
+    out = tmp_path / task
+    args = parse("--task", task, "--out", str(out), "--steps", "3", "--batch-size", "4", "--train-limit", "40",
+                 "--eval-limit", "4", *SMALL)
+    assert trainer.run(args) == 0
+    model = MemReasoner.load(out)
+    assert model.config.task == task and model.config.hops == 1
+    story = {"qa4": ["The hallway is east of the bathroom.", "The bedroom is west of the bathroom."],
+             "qa5": ["Fred gave the football to Jeff.", "Jeff went to the kitchen."]}[task]
+    # the relation lines are what its IU keeps: they fit templates fitted on the task's training lines
+    assert all(model.relevance.is_story_like(line) for line in story)
+    answer = model.answer_question(story, question)
+    assert answer.hops and all(0 <= i < len(story) for i in answer.hops)

@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     src = p.add_argument_group("data: a file, or a build on the fly")
     src.add_argument("--data", help="JSONL from `memreasoner build`, a real BABILong file/folder (JSON, JSONL, Parquet), "
                      "or hf:REPO/CONFIG/SPLIT from the hub (e.g. hf:RMT-team/babilong/1k/qa1; needs `datasets`, online)")
-    src.add_argument("--task", help="build on the fly: qa1, qa2 or vt")
+    src.add_argument("--task", help="build on the fly: qa1-qa20 or vt")
     src.add_argument("--lengths", default="0k,1k,4k", help="build on the fly: comma-separated lengths")
     src.add_argument("--samples", type=int, default=100, help="build on the fly: samples per length")
     src.add_argument("--books", help="build on the fly: folder of .txt books (default: the data dir's books)")

@@ -89,6 +89,7 @@ def run(args) -> int:
 
 def answer(args, clock: Stopwatch) -> int:
     with clock.phase("choosing the device"):
+        from ..data.haystack import Context
         from ..data.sample import Sample
         from ..data.sentences import split_sentences
         from ..reader import load_reader
@@ -105,13 +106,8 @@ def answer(args, clock: Stopwatch) -> int:
         lines = split_sentences(text)
         if not lines:
             raise InputError("context file holds no sentences", path)
-        # Keep the Punkt lines exactly: join them and record where each starts.
-        starts, parts, pos = [], [], 0
-        for line in lines:
-            starts.append(pos)
-            parts.append(line)
-            pos += len(line) + 1
-        sample = Sample(input=" ".join(parts), question=args.question, target="", sentence_starts=starts)
+        text, starts = Context(lines, story_at=[]).joined()  # keeps the Punkt lines exactly
+        sample = Sample(input=text, question=args.question, target="", sentence_starts=starts)
     with clock.phase("loading the checkpoint"):
         reader = load_reader(args.model, device=device)
     with clock.phase(f"answering ({len(lines):,} lines)"):

@@ -26,7 +26,7 @@ from memreasoner.data.babi import (
 from memreasoner.data.tokens import gpt2_encoding
 from memreasoner.errors import InputError
 
-TEST_VOCABULARIES = [name for name in gen.VOCABULARIES if name != "babi"]
+TEST_VOCABULARIES = [name for name in gen.VOCABULARIES if name not in ("babi", "training")]
 PARAPHRASED_VERBS = {"move": PARAPHRASED_MOVE_VERBS, "get": PARAPHRASED_GET_VERBS, "drop": PARAPHRASED_DROP_VERBS}
 
 
@@ -158,6 +158,34 @@ def test_test_pools_are_unseen_and_split_into_gpt2_pieces_as_named(data_dir):
     assert all(len(p.split()) == 2 and all(pieces(w) == 1 for w in p.split()) for p in gen.TWO_WORD_PLACES)
     one, several = (set(w for pool in gen.VOCABULARIES[v] for w in pool) for v in ("one-piece", "several-pieces"))
     assert not one & several and not {w for p in gen.TWO_WORD_PLACES for w in p.split()} & (one | several)
+
+
+@pytest.mark.parametrize("task", ["qa1", "qa2"])
+def test_training_stories_vary_words_and_statistics_and_never_use_a_test_word(task):
+    text = gen.generate_training_stories(task, 60, seed=4)
+    assert text == gen.generate_training_stories(task, 60, seed=4)
+    samples = parse_babi(text, task)
+    assert len(samples) == 300
+    test_words = {w for name in TEST_VOCABULARIES for pool in gen.VOCABULARIES[name] for entry in pool
+                  for w in entry.split()}
+    story_words = {w for s in samples for line in s.lines for w in re.findall(r"[A-Za-z]+", line)}
+    assert not story_words & test_words
+    assert len(story_words & set(VARIED_NAMES)) > 40  # names drawn anew for every story
+    people: dict[int, set[str]] = {}
+    for s in samples:
+        assert derive_answer(s.lines, s.question) == (s.answer, s.support)
+        people.setdefault(s.story, set()).update(read_event(line)[1] for line in s.lines)
+    assert min(map(len, people.values())) <= 3 and max(map(len, people.values())) >= 6
+    distances = {shape(s)[0] for s in samples}
+    assert max(distances) > 4  # bAbI's facts are never more than four sentences back
+    if task == "qa2":  # bAbI's two question shapes and the one it never asks
+        patterns = {shape(s)[1] for s in samples}
+        assert {"held, moved after", "dropped, moved before", "held, moved before"} <= patterns
+
+
+def test_training_vocabulary_is_refused_as_a_test_vocabulary():
+    with pytest.raises(InputError, match="meant to be unseen but training"):
+        gen.generate_variant("qa1", "babi-words", 1, settings=["vocabulary=training"])
 
 
 def test_a_pool_that_overlaps_training_is_a_one_line_error(monkeypatch):

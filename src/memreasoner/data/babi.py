@@ -318,8 +318,8 @@ UNSEEN_NAMES = ("Alice", "Oliver", "Grace", "Henry")
 UNSEEN_PLACES = ("attic", "cellar", "library", "garage", "porch", "studio")
 UNSEEN_OBJECTS = ("umbrella", "lantern", "violin")
 
-# Training-time variety (`memreasoner train --augment N`): pools disjoint from both sets above, each
-# generated story drawing its own four names, six places and three objects from them. Trained on bAbI's
+# Training-time variety (`memreasoner train --augment N`, data/generalization.py): pools disjoint from both
+# sets above, each generated story drawing its own names, places and objects from them. Trained on bAbI's
 # four names alone, the hops learn four name directions and cannot follow a fifth; trained on many,
 # they must follow whichever name the line holds.
 VARIED_NAMES = tuple("""
@@ -385,18 +385,6 @@ def generate_babi(
 def story_questions(task: str) -> int:
     """Questions in each generated story of `task`: bAbI's, one for qa4 and five for the others."""
     return 1 if task == "qa4" else 5
-
-
-def generate_varied_babi(task: str, n_stories: int, seed: int = 0) -> str:
-    """`n_stories` qa1/qa2 stories, each with its own names, places and objects drawn from the VARIED pools."""
-    rng = np.random.default_rng(seed)
-    stories = []
-    for _ in range(n_stories):
-        names, places, objects = (list(rng.choice(pool, size, replace=False)) for pool, size in
-                                  ((VARIED_NAMES, 4), (VARIED_PLACES, 6), (VARIED_OBJECTS, 3)))
-        stories.append(generate_babi(task, 1, names=names, places=places, objects=objects,
-                                     seed=int(rng.integers(2**32))))
-    return "".join(stories)
 
 
 def _check_vocabulary(task: str, names: Sequence[str], places: Sequence[str], objects: Sequence[str],

@@ -71,6 +71,8 @@ VOCABULARIES: dict[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {
     "one-piece": (ONE_PIECE_NAMES, ONE_PIECE_PLACES, ONE_PIECE_OBJECTS),
     "several-pieces": (SEVERAL_PIECE_NAMES, SEVERAL_PIECE_PLACES, SEVERAL_PIECE_OBJECTS),
     "two-word": (ONE_PIECE_NAMES, TWO_WORD_PLACES, ONE_PIECE_OBJECTS),
+    # Training's own words (`memreasoner train --augment`): never a test vocabulary, which check_unseen enforces.
+    "training": (VARIED_NAMES, VARIED_PLACES, VARIED_OBJECTS),
 }
 PHRASINGS = ("babi", "paraphrased")
 HOLDERS = ("babi", "stays")
@@ -215,6 +217,33 @@ def generate_stories(task: str, knobs: Knobs, n_stories: int, seed: int = 0) -> 
 def generate_variant(task: str, variant: str, n_stories: int, seed: int = 0, settings: Sequence[str] = ()) -> str:
     """`generate_stories` with a named variant's knobs (and KEY=VALUE `settings` on top)."""
     return generate_stories(task, variant_knobs(task, variant, settings), n_stories, seed)
+
+
+def training_knobs(rng: np.random.Generator, task: str) -> Knobs:
+    """The knobs of one generated training story, drawn anew for each: its words from training's own pools
+    (or bAbI's), 2 to 8 people, blocks of up to 12 sentences, facts up to 10 sentences back and, in qa2,
+    either of bAbI's two question shapes or the one it never asks (the holder went, took it and stayed).
+    Trained on bAbI's statistics alone, the hops learn where bAbI puts a fact; on these, whose fact it is."""
+    fewest = 2 if task == "qa2" else 1
+    longest = int(rng.integers(fewest + 1, 13))
+    vocabulary = "training" if rng.random() < 0.75 else "babi"
+    people = min(int(rng.integers(2, 9)), len(VOCABULARIES[vocabulary][0]))
+    return Knobs(vocabulary=vocabulary, people=people,
+                 events=tuple(range(fewest, longest + 1)), distance=(0, int(rng.integers(2, 11))),
+                 holder=pick(rng, HOLDERS) if task == "qa2" else "babi")
+
+
+def generate_training_stories(task: str, n_stories: int, seed: int = 0) -> str:
+    """`n_stories` qa1/qa2 training stories, each with its own `training_knobs`, in bAbI's text format."""
+    if task not in ("qa1", "qa2"):
+        raise InputError(f"generated training stories are qa1 or qa2 stories, not {task!r}")
+    knobs_rng, events, words = (np.random.default_rng([seed, stream]) for stream in (3, 0, 1))
+    out = []
+    for _ in range(n_stories):
+        knobs = training_knobs(knobs_rng, task)
+        knobs.check(task)
+        out.extend(_render(_events(events, task, knobs), words, words, knobs))
+    return "\n".join(out) + "\n"
 
 
 def describe(task: str) -> dict[str, dict]:

@@ -1,9 +1,10 @@
 """`memreasoner train --model memreasoner`: end-to-end training on bAbI without distractors (P).
 
 Data: the bAbI train file of the task (qa1, qa2, qa4, qa5); with `--augment N` also N generated
-stories whose names, places and objects are drawn anew for each story from pools that share no
-word with bAbI or with the unseen-answer tests (data/babi.py): trained on bAbI's four names alone, the hops learn
-those names and do not follow a new one. vt (RULER Variable Tracking) trains on generated bare
+stories (data/generalization.py `generate_training_stories`), each with its own names, places and
+objects from pools that share no word with any test, its own number of people and its own story
+statistics: trained on bAbI alone, the hops learn bAbI's four names and where bAbI puts a fact, and
+follow neither a new name nor a fact placed elsewhere. vt (RULER Variable Tracking) trains on generated bare
 chains, one hop per statement, the answer's names decoded one per hop (answer_from=each, memreasoner.py).
 
 Losses, summed each step:
@@ -94,9 +95,9 @@ def add_arguments(group) -> None:
     a("--variant", default=None, choices=["en", "en-10k"], help="bAbI training set, 1k or 10k questions "
       "(default: en for qa1, en-10k for qa2)")
     a("--train-limit", type=int, default=None, help="use only the first N training questions")
-    a("--augment", type=int, default=0, metavar="N", help="also train on N generated stories whose names, places "
-      "and objects vary from story to story (never the unseen-answer test words): what lets the hops follow "
-      "names they were not trained on (default 0: the bAbI file alone, as the paper)")
+    a("--augment", type=int, default=0, metavar="N", help="also train on N generated qa1/qa2 stories whose "
+      "words (never a test's), people and story statistics vary from story to story: what lets the hops follow "
+      "names and facts bAbI's habits do not show (default 0: the bAbI file alone, as the paper)")
     a("--chains", type=int, default=1, help="vt: chains per training sample, the queried one and distractor chains "
       "interleaved with it (1: RULER's default test shape)")
     a("--sf-fraction", type=float, default=None, help="fraction of questions with supporting-fact labels "

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from ..data.babi import BabiSample, generate_varied_babi, load_babi, parse_babi
+from ..data.babi import BabiSample, load_babi, parse_babi
+from ..data.generalization import generate_training_stories
 from ..data.ruler import build_vt
 from ..errors import InputError
 from ..paths import babi_file
@@ -133,7 +134,7 @@ def training_questions(args, variant: str | None) -> tuple[list[BabiSample], str
     samples = load_babi(path, args.task)[: args.train_limit]
     if not args.augment:
         return samples, str(path)
-    generated = generate_varied_babi(args.task, args.augment, seed=args.seed)
+    generated = generate_training_stories(args.task, args.augment, seed=args.seed)
     return samples + parse_babi(generated, args.task, source="generated stories"), f"{path} and {args.augment} generated stories"
 
 

@@ -47,6 +47,7 @@ from .babi import (
     VARIED_OBJECTS,
     VARIED_PLACES,
     StoryWriter,
+    generate_babi,
     pick,
     read_event,
     write_act,
@@ -75,6 +76,7 @@ VOCABULARIES: dict[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {
     "training": (VARIED_NAMES, VARIED_PLACES, VARIED_OBJECTS),
 }
 PHRASINGS = ("babi", "paraphrased")
+TRAINING_TASKS = ("qa1", "qa2", "qa3", "qa5")  # what `generate_training_stories` writes
 HOLDERS = ("babi", "stays")
 PLACES_PER_STORY, OBJECTS_PER_STORY, QUESTIONS_PER_STORY = 6, 3, 5  # as in bAbI
 _TRIES = 2000  # draws of one block before the knobs are declared impossible
@@ -224,25 +226,32 @@ def training_knobs(rng: np.random.Generator, task: str) -> Knobs:
     (or bAbI's), 2 to 8 people, blocks of up to 12 sentences, facts up to 10 sentences back and, in qa2,
     either of bAbI's two question shapes or the one it never asks (the holder went, took it and stayed).
     Trained on bAbI's statistics alone, the hops learn where bAbI puts a fact; on these, whose fact it is."""
-    fewest = 2 if task == "qa2" else 1
+    fewest = 1 if task == "qa1" else 2
     longest = int(rng.integers(fewest + 1, 13))
     vocabulary = "training" if rng.random() < 0.75 else "babi"
-    people = min(int(rng.integers(2, 9)), len(VOCABULARIES[vocabulary][0]))
+    people = min(int(rng.integers(2, 9)), len(VOCABULARIES[vocabulary][0]))  # qa5 gives to someone else: 2 at least
     return Knobs(vocabulary=vocabulary, people=people,
                  events=tuple(range(fewest, longest + 1)), distance=(0, int(rng.integers(2, 11))),
                  holder=pick(rng, HOLDERS) if task == "qa2" else "babi")
 
 
 def generate_training_stories(task: str, n_stories: int, seed: int = 0) -> str:
-    """`n_stories` qa1/qa2 training stories, each with its own `training_knobs`, in bAbI's text format."""
-    if task not in ("qa1", "qa2"):
-        raise InputError(f"generated training stories are qa1 or qa2 stories, not {task!r}")
+    """`n_stories` training stories, each with its own `training_knobs`, in bAbI's text format. qa3 and qa5
+    stories come from bAbI's own story writer (its statistics), with each story's words drawn as here."""
+    if task not in TRAINING_TASKS:
+        raise InputError(f"generated training stories are {', '.join(TRAINING_TASKS)} stories, not {task!r}")
     knobs_rng, events, words = (np.random.default_rng([seed, stream]) for stream in (3, 0, 1))
     out = []
     for _ in range(n_stories):
         knobs = training_knobs(knobs_rng, task)
         knobs.check(task)
-        out.extend(_render(_events(events, task, knobs), words, words, knobs))
+        if task in ("qa1", "qa2"):
+            out.extend(_render(_events(events, task, knobs), words, words, knobs))
+        else:
+            names, places, objects = (list(words.choice(pool, size, replace=False)) for pool, size in
+                                      zip(VOCABULARIES[knobs.vocabulary], (knobs.people, PLACES_PER_STORY, OBJECTS_PER_STORY)))
+            out.append(generate_babi(task, 1, names=names, places=places, objects=objects,
+                                     seed=int(events.integers(2**32))).rstrip("\n"))
     return "\n".join(out) + "\n"
 
 

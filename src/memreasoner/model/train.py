@@ -95,9 +95,9 @@ def add_arguments(group) -> None:
     a("--variant", default=None, choices=["en", "en-10k"], help="bAbI training set, 1k or 10k questions "
       "(default: en for qa1, en-10k for qa2)")
     a("--train-limit", type=int, default=None, help="use only the first N training questions")
-    a("--augment", type=int, default=0, metavar="N", help="also train on N generated qa1/qa2 stories whose "
+    a("--augment", type=int, default=None, metavar="N", help="also train on N generated qa1/qa2 stories whose "
       "words (never a test's), people and story statistics vary from story to story: what lets the hops follow "
-      "names and facts bAbI's habits do not show (default 0: the bAbI file alone, as the paper)")
+      "names and facts bAbI's habits do not show (default: the task's; 0 is the bAbI file alone, as the paper)")
     a("--chains", type=int, default=1, help="vt: chains per training sample, the queried one and distractor chains "
       "interleaved with it (1: RULER's default test shape)")
     a("--sf-fraction", type=float, default=None, help="fraction of questions with supporting-fact labels "
@@ -200,6 +200,7 @@ class Plan:
     variant: str | None
     batch_size: int
     sf_fraction: float
+    augment: int
 
 
 def plan(args, ranks: Ranks) -> Plan:
@@ -209,7 +210,8 @@ def plan(args, ranks: Ranks) -> Plan:
         raise InputError(f"--batch-size {batch_size} is the global batch: at least one question per process "
                          f"({ranks.world})")
     sf_fraction = args.sf_fraction if args.sf_fraction is not None else defaults["sf_fraction"]
-    return Plan(args.steps or defaults["steps"], args.variant or defaults["variant"], batch_size, sf_fraction)
+    augment = args.augment if args.augment is not None else defaults.get("augment", 0)
+    return Plan(args.steps or defaults["steps"], args.variant or defaults["variant"], batch_size, sf_fraction, augment)
 
 
 class Trainer:
@@ -315,7 +317,7 @@ def train(args, ranks: Ranks) -> int:
     model, state = start_model(args, ranks.device)
     steps = args.steps or (state["steps"] if state else settings.steps)  # a resumed run keeps its schedule
 
-    samples, train_source = training_questions(args, settings.variant)
+    samples, train_source = training_questions(args, settings.variant, settings.augment)
     t0 = time.perf_counter()
     data = TrainSet(samples, model, settings.sf_fraction, args.seed)
     if ranks.main:

@@ -117,11 +117,11 @@ class TrainSet:
         )
 
 
-def training_questions(args, variant: str | None) -> tuple[list[BabiSample], str]:
+def training_questions(args, variant: str | None, augment: int = 0) -> tuple[list[BabiSample], str]:
     """The training questions and where they come from: a bAbI train file (and --augment generated
     stories), or for vt generated bare chains."""
-    if args.augment < 0:
-        raise InputError(f"--augment takes a number of stories, not {args.augment}")
+    if augment < 0:
+        raise InputError(f"--augment takes a number of stories, not {augment}")
     if args.task != "vt" and args.chains != 1:
         raise InputError("--chains is for vt (variable chains per training sample)")
     if args.task == "vt":
@@ -132,10 +132,10 @@ def training_questions(args, variant: str | None) -> tuple[list[BabiSample], str
         return vt_questions(n, VT_TRAIN_SEED + args.seed, args.chains), f"{n} generated samples of {args.chains} chain(s)"
     path = Path(args.babi) if args.babi else babi_file(args.task, "train", variant)
     samples = load_babi(path, args.task)[: args.train_limit]
-    if not args.augment:
+    if not augment:
         return samples, str(path)
-    generated = generate_training_stories(args.task, args.augment, seed=args.seed)
-    return samples + parse_babi(generated, args.task, source="generated stories"), f"{path} and {args.augment} generated stories"
+    generated = generate_training_stories(args.task, augment, seed=args.seed)
+    return samples + parse_babi(generated, args.task, source="generated stories"), f"{path} and {augment} generated stories"
 
 
 def held_out_questions(args, variant: str | None) -> tuple[list[BabiSample], str]:

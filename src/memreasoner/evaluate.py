@@ -40,6 +40,7 @@ class Results:
     samples: list[dict]
     read: dict = field(default_factory=dict)  # where the samples came from and how their lines were read
     group: str = ""  # a row field whose values the results compare (e.g. "variant"): summarised per value too
+    average: bool = False  # grids end with an "average" row: the mean over the group's values at each length
 
     def by_length(self) -> dict[str, list[dict]]:
         groups: dict[str, list[dict]] = defaultdict(list)
@@ -64,8 +65,12 @@ class Results:
         return {label: Results(self.model, rows) for label, rows in parts.items()}
 
     def grid(self, key: str, by: str) -> dict[str, dict[str, float]]:
-        """{value of the row field `by`: {length: mean of `key`}}, the rows x lengths of a heatmap."""
-        return {label: part.summary(key) for label, part in self.split(by).items()}
+        """{value of the row field `by`: {length: mean of `key`}}, the rows x lengths of a heatmap; with
+        `average`, a last row "average" (see `average_row`)."""
+        grid = {label: part.summary(key) for label, part in self.split(by).items()}
+        if self.average and any(grid.values()):
+            grid["average"] = average_row(grid)
+        return grid
 
     def tokens_per_s(self) -> dict[str, float]:
         return {
@@ -89,6 +94,10 @@ class Results:
                 label: {"accuracy": part.summary("correct"), "facts_hit": part.summary("facts_hit"), "n": part.counts()}
                 for label, part in self.split(self.group).items()
             }
+        if self.group and self.average:
+            # unlike "accuracy", which weighs samples, each value counts the same (one with fewer samples too)
+            out["average"] = {"accuracy": self.grid("correct", self.group)["average"],
+                              "facts_hit": self.grid("facts_hit", self.group).get("average", {})}
         return {**out, "samples": self.samples}
 
     def counts(self) -> dict[str, int]:
@@ -107,17 +116,26 @@ class Results:
         """Exact match per value of the row field `by` (rows) and length (columns); below it, where the
         model reports hops, the share of samples whose hops landed on every supporting fact."""
         lengths = list(self.by_length())
-        width = max(len(label) for label in self.split(by)) + 2
         tables = []
         for key, title in (("correct", "exact"), ("facts_hit", "facts hit")):
             grid = self.grid(key, by)
             if not any(grid.values()):
                 continue
+            width = max(len(label) for label in grid) + 2
             lines = [f"{title:<{width}}" + "".join(f"{length:>8}" for length in lengths)]
             for label, accs in grid.items():
                 lines.append(f"{label:<{width}}" + "".join(f"{accs[l]:8.1%}" if l in accs else f"{'-':>8}" for l in lengths))
             tables.append("\n".join(lines))
         return "\n\n".join(tables)
+
+
+def average_row(grid: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Mean of the rows at each length, over the rows that have it (BABILong's "average" row)."""
+    out = {}
+    for length in sorted({length for row in grid.values() for length in row}, key=length_order):
+        cells = [row[length] for row in grid.values() if length in row]
+        out[length] = sum(cells) / len(cells)
+    return out
 
 
 def score(sample: Sample, prediction: str, hops: list[int]) -> dict:
@@ -159,8 +177,9 @@ def save_results(results: Results, path: str | Path) -> None:
     """Write RESULTS.json and, beside it, RESULTS.csv (one row per sample, no traces)."""
     path = Path(path)
     write_atomic(path, json.dumps(results.to_json(), indent=1, ensure_ascii=False))
-    fields = ["id", "task", *([results.group] if results.group else []), "length", "question", "target", "prediction",
-              "correct", "babilong", "facts_hit", "hops", "facts", "seconds", "tokens"]
+    group = [results.group] if results.group not in ("", "task") else []  # rows always carry their task
+    fields = ["id", "task", *group, "length", "question", "target", "prediction", "correct", "babilong",
+              "facts_hit", "hops", "facts", "seconds", "tokens"]
     table = io.StringIO(newline="")
     writer = csv.DictWriter(table, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()

@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def heatmap(rows: dict[str, dict[str, float]], path: str | Path, title: str = "") -> None:
-    """rows: label -> {length: accuracy fraction}. Cells show percent; missing cells stay blank."""
+    """rows: label -> {length: accuracy fraction}. Cells show percent; missing cells stay blank. A last row
+    labelled "average" (BABILong's tables) is set apart by a line: it summarises the rows above."""
     from .evaluate import length_order
 
     lengths = sorted({l for accs in rows.values() for l in accs}, key=length_order)
@@ -25,6 +26,8 @@ def heatmap(rows: dict[str, dict[str, float]], path: str | Path, title: str = ""
         for j, value in enumerate(row):
             if value == value:  # not NaN
                 ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=9)
+    if len(labels) > 1 and labels[-1] == "average":
+        ax.axhline(len(labels) - 1.5, color="black", linewidth=2)
     ax.set_xlabel("context length (GPT-2 tokens)")
     if title:
         ax.set_title(title)

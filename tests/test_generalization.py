@@ -135,8 +135,9 @@ def test_test_pools_are_unseen_and_split_into_gpt2_pieces_as_named(data_dir):
     babi_words = set()
     for path in (data_dir / "babi").glob("*/*.txt"):  # every bAbI task, not only qa1/qa2
         babi_words |= {w.lower() for w in re.findall(r"[A-Za-z]+", path.read_text())}
-    seen = babi_words | {w.lower() for pool in (VARIED_NAMES, VARIED_PLACES, VARIED_OBJECTS, UNSEEN_NAMES,
-                                                UNSEEN_PLACES, UNSEEN_OBJECTS) for w in pool}
+    seen = babi_words | {w.lower().rstrip(",") for pool in (VARIED_NAMES, VARIED_PLACES, VARIED_OBJECTS, UNSEEN_NAMES,
+                                                            UNSEEN_PLACES, UNSEEN_OBJECTS, *gen.PHRASES["training"][0].values(),
+                                                            gen.PHRASES["training"][1]) for entry in pool for w in entry.split()}
     assert seen >= gen.SEEN_WORDS
     pools = {name: gen.VOCABULARIES[name] for name in TEST_VOCABULARIES}
     test_words = {w.lower() for vocabulary in pools.values() for pool in vocabulary for entry in pool for w in entry.split()}
@@ -170,6 +171,9 @@ def test_training_stories_vary_words_and_statistics_and_never_use_a_test_word(ta
                   for w in entry.split()}
     story_words = {w for s in samples for line in s.lines for w in re.findall(r"[A-Za-z]+", line)}
     assert not story_words & test_words
+    heads = {verb.split()[0] for verbs in PARAPHRASED_VERBS.values() for verb in verbs}
+    assert not story_words & (heads | {opener.rstrip(",") for opener in OPENERS})  # the test-only phrasing
+    assert {"Then", "Meanwhile", "returned" if task == "qa1" else "retrieved"} <= story_words  # training's own
     assert len(story_words & set(VARIED_NAMES)) > 40  # names drawn anew for every story
     people: dict[int, set[str]] = {}
     for s in samples:
@@ -183,9 +187,10 @@ def test_training_stories_vary_words_and_statistics_and_never_use_a_test_word(ta
         assert {"held, moved after", "dropped, moved before", "held, moved before"} <= patterns
 
 
-def test_training_vocabulary_is_refused_as_a_test_vocabulary():
+@pytest.mark.parametrize("setting", ["vocabulary=training", "phrasing=training"])
+def test_training_words_and_phrasing_are_refused_in_a_test_story(setting):
     with pytest.raises(InputError, match="meant to be unseen but training"):
-        gen.generate_variant("qa1", "babi-words", 1, settings=["vocabulary=training"])
+        gen.generate_variant("qa1", "babi-words", 1, settings=[setting])
 
 
 def test_a_pool_that_overlaps_training_is_a_one_line_error(monkeypatch):

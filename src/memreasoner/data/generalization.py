@@ -46,6 +46,10 @@ from .babi import (
     VARIED_NAMES,
     VARIED_OBJECTS,
     VARIED_PLACES,
+    TRAINING_DROP_VERBS,
+    TRAINING_GET_VERBS,
+    TRAINING_MOVE_VERBS,
+    TRAINING_OPENERS,
     StoryWriter,
     generate_babi,
     pick,
@@ -75,7 +79,14 @@ VOCABULARIES: dict[str, tuple[Sequence[str], Sequence[str], Sequence[str]]] = {
     # Training's own words (`memreasoner train --augment`): never a test vocabulary, which check_unseen enforces.
     "training": (VARIED_NAMES, VARIED_PLACES, VARIED_OBJECTS),
 }
-PHRASINGS = ("babi", "paraphrased")
+# phrasing -> (verbs of each kind of sentence, openers); "babi" keeps bAbI's templates. "training" is
+# training's own (bAbI's verbs and more), never a test's, which check_unseen enforces.
+PHRASES = {
+    "paraphrased": ({"move": PARAPHRASED_MOVE_VERBS, "get": PARAPHRASED_GET_VERBS, "drop": PARAPHRASED_DROP_VERBS}, OPENERS),
+    "training": ({"move": MOVE_VERBS + TRAINING_MOVE_VERBS, "get": GET_VERBS + TRAINING_GET_VERBS,
+                  "drop": DROP_VERBS + TRAINING_DROP_VERBS}, TRAINING_OPENERS),
+}
+PHRASINGS = ("babi", *PHRASES)
 TRAINING_TASKS = ("qa1", "qa2", "qa3", "qa5")  # what `generate_training_stories` writes
 HOLDERS = ("babi", "stays")
 PLACES_PER_STORY, OBJECTS_PER_STORY, QUESTIONS_PER_STORY = 6, 3, 5  # as in bAbI
@@ -85,9 +96,10 @@ _TRIES = 2000  # draws of one block before the knobs are declared impossible
 SEEN_WORDS = frozenset(
     word.lower()
     for pool in (BABI_NAMES, BABI_PLACES, BABI_OBJECTS, MOVE_VERBS, GET_VERBS, DROP_VERBS, ("Where is the there",),
-                 VARIED_NAMES, VARIED_PLACES, VARIED_OBJECTS, UNSEEN_NAMES, UNSEEN_PLACES, UNSEEN_OBJECTS)
+                 VARIED_NAMES, VARIED_PLACES, VARIED_OBJECTS, UNSEEN_NAMES, UNSEEN_PLACES, UNSEEN_OBJECTS,
+                 TRAINING_MOVE_VERBS, TRAINING_GET_VERBS, TRAINING_DROP_VERBS, TRAINING_OPENERS)
     for entry in pool
-    for word in entry.split()
+    for word in entry.rstrip(",").split()
 )
 
 
@@ -105,7 +117,7 @@ class Knobs:
     """One story distribution. The defaults are bAbI's qa1; `babi_knobs(task)` gives each task's."""
 
     vocabulary: str = "babi"  # a key of VOCABULARIES
-    phrasing: str = "babi"  # babi (its templates) or paraphrased (PARAPHRASED_* verbs, OPENERS)
+    phrasing: str = "babi"  # a key of PHRASINGS: babi (its templates), paraphrased (test-only verbs and openers)
     people: int = 4  # people in each story
     events: tuple[int, ...] = (2,)  # sentences between one question and the next: one of these, drawn uniformly
     distance: tuple[int, int] = (0, 4)  # sentences between a question and its last supporting fact (inclusive)
@@ -205,10 +217,11 @@ def generate_stories(task: str, knobs: Knobs, n_stories: int, seed: int = 0) -> 
     if knobs.vocabulary != "babi":
         for label, pool in zip(("names", "places", "objects"), (names, places, objects)):
             check_unseen(f"{knobs.vocabulary} {label}", pool)
-    if knobs.phrasing == "paraphrased":
-        for label, pool in (("move", PARAPHRASED_MOVE_VERBS), ("get", PARAPHRASED_GET_VERBS), ("drop", PARAPHRASED_DROP_VERBS)):
-            check_unseen(f"paraphrased {label} verbs", pool, heads_only=True)
-        check_unseen("opener", OPENERS)
+    if knobs.phrasing in PHRASES:
+        verbs, openers = PHRASES[knobs.phrasing]
+        for label, pool in verbs.items():
+            check_unseen(f"{knobs.phrasing} {label} verbs", pool, heads_only=True)
+        check_unseen(f"{knobs.phrasing} opener", openers)
     events, words, phrasing = (np.random.default_rng([seed, stream]) for stream in range(3))
     out = []
     for _ in range(n_stories):
@@ -223,14 +236,15 @@ def generate_variant(task: str, variant: str, n_stories: int, seed: int = 0, set
 
 def training_knobs(rng: np.random.Generator, task: str) -> Knobs:
     """The knobs of one generated training story, drawn anew for each: its words from training's own pools
-    (or bAbI's), 2 to 8 people, blocks of up to 12 sentences, facts up to 10 sentences back and, in qa2,
+    (or bAbI's), its phrasing training's own verbs and openers half the time, 2 to 8 people, blocks of up to 12 sentences, facts up to 10 sentences back and, in qa2,
     either of bAbI's two question shapes or the one it never asks (the holder went, took it and stayed).
     Trained on bAbI's statistics alone, the hops learn where bAbI puts a fact; on these, whose fact it is."""
     fewest = 1 if task == "qa1" else 2
     longest = int(rng.integers(fewest + 1, 13))
     vocabulary = "training" if rng.random() < 0.75 else "babi"
+    phrasing = "training" if rng.random() < 0.5 else "babi"
     people = min(int(rng.integers(2, 9)), len(VOCABULARIES[vocabulary][0]))  # qa5 gives to someone else: 2 at least
-    return Knobs(vocabulary=vocabulary, people=people,
+    return Knobs(vocabulary=vocabulary, phrasing=phrasing, people=people,
                  events=tuple(range(fewest, longest + 1)), distance=(0, int(rng.integers(2, 11))),
                  holder=pick(rng, HOLDERS) if task == "qa2" else "babi")
 
@@ -314,9 +328,6 @@ def _askable(story: StoryWriter, task: str, knobs: Knobs, names: list[str], obje
 
 # --- Rendering: words and phrasing --------------------------------------------------------------
 
-_PARAPHRASED = {"move": PARAPHRASED_MOVE_VERBS, "get": PARAPHRASED_GET_VERBS, "drop": PARAPHRASED_DROP_VERBS}
-
-
 def _render(lines: list[str], pick_words: np.random.Generator, phrasing: np.random.Generator, knobs: Knobs) -> list[str]:
     """The story with its placeholders replaced by words of the vocabulary drawn for it, and rephrased.
 
@@ -337,10 +348,11 @@ def _render(lines: list[str], pick_words: np.random.Generator, phrasing: np.rand
         if "\t" in text:
             question, answer, ids = text.split("\t")
             out.append(f"{number} {fill(question)}\t{words[answer]}\t{ids}")
-        elif knobs.phrasing == "paraphrased":
+        elif knobs.phrasing in PHRASES:
+            verbs, openers = PHRASES[knobs.phrasing]
             kind, actor, thing = read_event(text)
-            opener = f"{pick(phrasing, OPENERS)} " if number != "1" and phrasing.random() < 0.5 else ""
-            out.append(f"{number} {opener}{words[actor]} {pick(phrasing, _PARAPHRASED[kind])} the {words[thing]}.")
+            opener = f"{pick(phrasing, openers)} " if number != "1" and phrasing.random() < 0.5 else ""
+            out.append(f"{number} {opener}{words[actor]} {pick(phrasing, verbs[kind])} the {words[thing]}.")
         else:
             out.append(f"{number} {fill(text)}")
     return out

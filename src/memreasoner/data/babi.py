@@ -342,7 +342,9 @@ Valerie Victor Vincent Violet Walter Wendy William Yvonne Zachary Zoe""".split()
 VARIED_PLACES = tuple("""
 balcony barn basement bakery cabin cafeteria chapel classroom closet corridor courtyard den greenhouse gym
 laboratory laundry lobby lounge museum nursery orchard pantry parlor patio playroom sauna shed stable storeroom
-sunroom terrace theater tower vault veranda warehouse workshop yard""".split())
+sunroom terrace theater tower vault veranda warehouse workshop yard""".split()) + (
+    # answers of two words, so the decoder learns to copy a phrase
+    "tool shed", "coffee shop", "bus stop", "front hall", "car park", "tea house", "ice rink", "gift shop")
 VARIED_OBJECTS = tuple("""
 anchor backpack basket blanket book bottle bucket camera candle clock compass cup drum feather flute guitar hammer
 helmet kettle key ladder lamp mirror notebook painting pillow radio ring rope saddle scarf shovel spoon telescope

@@ -9,6 +9,7 @@ import torch
 from memreasoner.commands import train as train_command
 from memreasoner.model import train as trainer
 from memreasoner.model.memreasoner import MemReasoner
+from memreasoner.model.parallel import Ranks
 
 # Small enough for the test suite: a 1-layer decoder, small GRU and memory.
 SMALL = ["--decoder-layers", "1", "--decoder-dim", "64", "--decoder-heads", "2", "--gru-hidden", "64",
@@ -130,3 +131,25 @@ def test_one_hop_relation_tasks_train_and_answer(tmp_path, task, question):
     assert all(model.relevance.is_story_like(line) for line in story)
     answer = model.answer_question(story, question)
     assert answer.hops and all(0 <= i < len(story) for i in answer.hops)
+
+
+def test_qa3_trains_three_hops_on_bAbI_and_generated_stories_and_answers(tmp_path):
+    out = tmp_path / "qa3"
+    args = parse("--task", "qa3", "--out", str(out), "--steps", "3", "--batch-size", "4", "--train-limit", "20",
+                 "--augment", "2", "--eval-limit", "4", *SMALL)
+    assert trainer.run(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_questions"] == 20 + 2 * 5 and metrics["sf_fraction"] == 0.1
+    model = MemReasoner.load(out)
+    assert model.config.task == "qa3" and model.config.hops == 3
+    story = ["John picked up the apple.", "John went to the office.", "Mary went to the garden.", "John went to the kitchen."]
+    answer = model.answer_question(story, "Where was the apple before the kitchen?")
+    assert 1 <= len(answer.hops) <= 3 and len(set(answer.hops)) == len(answer.hops)  # distinct lines, hop by hop
+    assert all(model.relevance.is_story_like(line) for line in story)
+
+
+def test_qa3_takes_generated_stories_by_default():
+    args = parse("--task", "qa3", "--out", "unused")
+    settings = trainer.plan(args, Ranks())
+    assert settings.augment == trainer.TASK_DEFAULTS["qa3"]["augment"] > 0 and settings.variant == "en"
+    assert trainer.plan(parse("--task", "qa3", "--out", "unused", "--augment", "0"), Ranks()).augment == 0

@@ -1,6 +1,6 @@
 """`memreasoner train --model memreasoner`: end-to-end training on bAbI without distractors (P).
 
-Data: the bAbI train file of the task (qa1, qa2, qa4, qa5); with `--augment N` also N generated
+Data: the bAbI train file of the task (qa1-qa5); with `--augment N` also N generated
 stories (data/generalization.py `generate_training_stories`), each with its own names, places and
 objects from pools that share no word with any test, its own number of people and its own story
 statistics: trained on bAbI alone, the hops learn bAbI's four names and where bAbI puts a fact, and
@@ -74,13 +74,16 @@ from .train_data import Batch, TrainSet, held_out_questions, training_questions
 # places) and qa5 (who gave what to whom) need one hop to the one line that answers; the decoder
 # learns from the question which of the line's words is the answer; qa5's hop (the latest give that
 # matches one or two of giver, receiver, object) also needs supporting-fact labels on 10% of its
-# questions and twice the steps. qa3 (three facts, "where was it before") needs a "the one before"
-# step the hops do not have: not offered.
+# questions and twice the steps. qa3 ("where was the apple before the kitchen?") takes three hops: the
+# object's latest fact, its holder's move into the named place, and the holder's move before that,
+# whose place answers; bAbI has only 1,000 qa3 training questions, so generated qa3 stories are added
+# and a tenth of the questions carry supporting-fact labels.
 # vt (RULER Variable Tracking) trains on generated bare chains of five statements (RULER's default:
 # four hops after the value), one hop per statement, every hop's line decoded (answer_from=each).
 TASK_DEFAULTS = {
     "qa1": {"hops": 1, "sf_fraction": 0.0, "variant": "en", "steps": 400},
     "qa2": {"hops": 2, "sf_fraction": 0.01, "variant": "en-10k", "steps": 1000},
+    "qa3": {"hops": 3, "sf_fraction": 0.1, "variant": "en", "steps": 1500, "augment": 1000},
     "qa4": {"hops": 1, "sf_fraction": 0.0, "variant": "en-10k", "steps": 800},
     "qa5": {"hops": 1, "sf_fraction": 0.1, "variant": "en-10k", "steps": 1600},
     "vt": {"hops": 5, "sf_fraction": 0.01, "variant": None, "steps": 600, "answer_from": "each"},

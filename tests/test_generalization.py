@@ -187,6 +187,17 @@ def test_training_stories_vary_words_and_statistics_and_never_use_a_test_word(ta
         assert {"held, moved after", "dropped, moved before", "held, moved before"} <= patterns
 
 
+@pytest.mark.parametrize("task", ["qa3", "qa4", "qa5"])
+def test_training_stories_of_the_other_tasks_rederive_and_use_training_words(task):
+    samples = parse_babi(gen.generate_training_stories(task, 40, seed=2), task)
+    test_words = {w for name in TEST_VOCABULARIES for pool in gen.VOCABULARIES[name] for entry in pool
+                  for w in entry.split()}
+    for s in samples:
+        assert derive_answer(s.lines, s.question) == (s.answer, s.support)
+        assert not {w for line in s.lines for w in re.findall(r"[A-Za-z]+", line)} & test_words
+    assert {s.answer for s in samples} & set(VARIED_PLACES if task != "qa5" else VARIED_NAMES + VARIED_OBJECTS)
+
+
 @pytest.mark.parametrize("setting", ["vocabulary=training", "phrasing=training"])
 def test_training_words_and_phrasing_are_refused_in_a_test_story(setting):
     with pytest.raises(InputError, match="meant to be unseen but training"):

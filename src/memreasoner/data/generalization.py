@@ -87,7 +87,7 @@ PHRASES = {
                   "drop": DROP_VERBS + TRAINING_DROP_VERBS}, TRAINING_OPENERS),
 }
 PHRASINGS = ("babi", *PHRASES)
-TRAINING_TASKS = ("qa1", "qa2", "qa3", "qa5")  # what `generate_training_stories` writes
+TRAINING_TASKS = ("qa1", "qa2", "qa3", "qa4", "qa5")  # what `generate_training_stories` writes
 HOLDERS = ("babi", "stays")
 PLACES_PER_STORY, OBJECTS_PER_STORY, QUESTIONS_PER_STORY = 6, 3, 5  # as in bAbI
 _TRIES = 2000  # draws of one block before the knobs are declared impossible
@@ -250,7 +250,7 @@ def training_knobs(rng: np.random.Generator, task: str) -> Knobs:
 
 
 def generate_training_stories(task: str, n_stories: int, seed: int = 0) -> str:
-    """`n_stories` training stories, each with its own `training_knobs`, in bAbI's text format. qa3 and qa5
+    """`n_stories` training stories, each with its own `training_knobs`, in bAbI's text format. qa3-qa5
     stories come from bAbI's own story writer (its statistics), with each story's words drawn as here."""
     if task not in TRAINING_TASKS:
         raise InputError(f"generated training stories are {', '.join(TRAINING_TASKS)} stories, not {task!r}")

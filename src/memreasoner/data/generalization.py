@@ -236,16 +236,22 @@ def generate_variant(task: str, variant: str, n_stories: int, seed: int = 0, set
 
 def training_knobs(rng: np.random.Generator, task: str) -> Knobs:
     """The knobs of one generated training story, drawn anew for each: its words from training's own pools
-    (or bAbI's), its phrasing training's own verbs and openers half the time, 2 to 8 people, blocks of up to 12 sentences, facts up to 10 sentences back and, in qa2,
-    either of bAbI's two question shapes or the one it never asks (the holder went, took it and stayed).
-    Trained on bAbI's statistics alone, the hops learn where bAbI puts a fact; on these, whose fact it is."""
+    (or bAbI's), its phrasing training's own verbs and openers half the time, 2 to 8 people, blocks of up
+    to 16 sentences, facts up to 12 sentences back and, in qa2, any of the three question shapes (bAbI's
+    two and the one it never asks: the holder went, took it and stayed), half the time with the holder's
+    move 2 to 16 sentences from the object's fact. Trained on bAbI's statistics alone, the hops learn
+    where bAbI puts a fact; on these, whose fact it is."""
     fewest = 1 if task == "qa1" else 2
-    longest = int(rng.integers(fewest + 1, 13))
+    longest = int(rng.integers(fewest + 1, 17))
     vocabulary = "training" if rng.random() < 0.75 else "babi"
     phrasing = "training" if rng.random() < 0.5 else "babi"
     people = min(int(rng.integers(2, 9)), len(VOCABULARIES[vocabulary][0]))  # qa5 gives to someone else: 2 at least
+    gap = None
+    if task == "qa2" and rng.random() < 0.5:
+        low = int(rng.integers(2, 9))
+        gap, longest = (low, low + 8), max(longest, low + 4)
     return Knobs(vocabulary=vocabulary, phrasing=phrasing, people=people,
-                 events=tuple(range(fewest, longest + 1)), distance=(0, int(rng.integers(2, 11))),
+                 events=tuple(range(fewest, longest + 1)), distance=(0, int(rng.integers(2, 13))), gap=gap,
                  holder=pick(rng, HOLDERS) if task == "qa2" else "babi")
 
 
@@ -257,10 +263,18 @@ def generate_training_stories(task: str, n_stories: int, seed: int = 0) -> str:
     knobs_rng, events, words = (np.random.default_rng([seed, stream]) for stream in (3, 0, 1))
     out = []
     for _ in range(n_stories):
-        knobs = training_knobs(knobs_rng, task)
-        knobs.check(task)
+        while True:  # a draw no story can meet (a far move, and no one else to act meanwhile) is drawn again
+            knobs = training_knobs(knobs_rng, task)
+            knobs.check(task)
+            if task not in ("qa1", "qa2"):
+                break
+            try:
+                lines = _events(events, task, knobs)
+                break
+            except InputError:
+                continue
         if task in ("qa1", "qa2"):
-            out.extend(_render(_events(events, task, knobs), words, words, knobs))
+            out.extend(_render(lines, words, words, knobs))
         else:
             names, places, objects = (list(words.choice(pool, size, replace=False)) for pool, size in
                                       zip(VOCABULARIES[knobs.vocabulary], (knobs.people, PLACES_PER_STORY, OBJECTS_PER_STORY)))

@@ -67,7 +67,7 @@ from ..training_loop import METRICS_FILE, load_state, local_rngs, restore_state,
 from .memreasoner import MemReasoner, MemReasonerConfig
 from .parallel import Ranks, launch
 from .pointer import CopySource
-from .train_data import Batch, TrainSet, held_out_questions, training_questions
+from .train_data import Batch, TrainSet, held_out_questions, recent_lines, training_questions
 
 # Per-task defaults: hop cap (open: 1 for qa1, 2 for qa2), SF fraction (P), training set and length.
 # qa1 is learned from the 1k set; qa2 overfits it and needs the 10k one. qa4 (a relation between two
@@ -77,13 +77,13 @@ from .train_data import Batch, TrainSet, held_out_questions, training_questions
 # questions and twice the steps. qa3 ("where was the apple before the kitchen?") takes three hops: the
 # object's latest fact, its holder's move into the named place, and the holder's move before that,
 # whose place answers; bAbI has only 1,000 qa3 training questions, so generated qa3 stories are added
-# and a tenth of the questions carry supporting-fact labels.
+# and a tenth of the questions carry supporting-fact labels; a story trains on its last 64 lines (--window).
 # vt (RULER Variable Tracking) trains on generated bare chains of five statements (RULER's default:
 # four hops after the value), one hop per statement, every hop's line decoded (answer_from=each).
 TASK_DEFAULTS = {
     "qa1": {"hops": 1, "sf_fraction": 0.0, "variant": "en", "steps": 400},
     "qa2": {"hops": 2, "sf_fraction": 0.01, "variant": "en-10k", "steps": 1000},
-    "qa3": {"hops": 3, "sf_fraction": 0.1, "variant": "en", "steps": 1500, "augment": 1000},
+    "qa3": {"hops": 3, "sf_fraction": 0.1, "variant": "en", "steps": 1500, "augment": 1000, "window": 64},
     "qa4": {"hops": 1, "sf_fraction": 0.0, "variant": "en-10k", "steps": 800},
     "qa5": {"hops": 1, "sf_fraction": 0.1, "variant": "en-10k", "steps": 1600},
     "vt": {"hops": 5, "sf_fraction": 0.01, "variant": None, "steps": 600, "answer_from": "each"},
@@ -101,6 +101,8 @@ def add_arguments(group) -> None:
     a("--augment", type=int, default=None, metavar="N", help="also train on N generated qa1/qa2 stories whose "
       "words (never a test's), people and story statistics vary from story to story: what lets the hops follow "
       "names and facts bAbI's habits do not show (default: the task's; 0 is the bAbI file alone, as the paper)")
+    a("--window", type=int, default=None, metavar="N", help="train on each story's last N lines (where they hold its "
+      "supporting facts): a batch costs as much as its longest story (default: the task's; 0 = whole stories)")
     a("--chains", type=int, default=1, help="vt: chains per training sample, the queried one and distractor chains "
       "interleaved with it (1: RULER's default test shape)")
     a("--sf-fraction", type=float, default=None, help="fraction of questions with supporting-fact labels "
@@ -204,6 +206,7 @@ class Plan:
     batch_size: int
     sf_fraction: float
     augment: int
+    window: int
 
 
 def plan(args, ranks: Ranks) -> Plan:
@@ -214,7 +217,11 @@ def plan(args, ranks: Ranks) -> Plan:
                          f"({ranks.world})")
     sf_fraction = args.sf_fraction if args.sf_fraction is not None else defaults["sf_fraction"]
     augment = args.augment if args.augment is not None else defaults.get("augment", 0)
-    return Plan(args.steps or defaults["steps"], args.variant or defaults["variant"], batch_size, sf_fraction, augment)
+    window = args.window if args.window is not None else defaults.get("window", 0)
+    if window < 0:
+        raise InputError(f"--window takes a number of lines, not {window}")
+    return Plan(args.steps or defaults["steps"], args.variant or defaults["variant"], batch_size, sf_fraction, augment,
+                window)
 
 
 class Trainer:
@@ -321,6 +328,8 @@ def train(args, ranks: Ranks) -> int:
     steps = args.steps or (state["steps"] if state else settings.steps)  # a resumed run keeps its schedule
 
     samples, train_source = training_questions(args, settings.variant, settings.augment)
+    if settings.window:
+        samples = recent_lines(samples, settings.window)
     t0 = time.perf_counter()
     data = TrainSet(samples, model, settings.sf_fraction, args.seed)
     if ranks.main:

@@ -216,3 +216,30 @@ def test_baselines_change_only_their_answer_time_options():
     with pytest.raises(InputError, match="chunk size"):  # the agent's own check; the config stays as it was
         agent.with_options(chunk_tokens="0")
     assert agent.config.chunk_tokens == 64
+
+
+def test_token_models_train_on_long_qa3_stories_only_as_they_read_them(tmp_path, monkeypatch):
+    """qa3's stories run to ~1,400 tokens: the transformer trains only on those that fit its window, the
+    RMT cuts each into at least as many segments as answering would."""
+    from memreasoner.baselines import rmt
+    from memreasoner.baselines.common import TokenFormat, token_examples
+
+    small = tmp_path / "qa3.txt"
+    small.write_text("\n".join(babi_file("qa3", "train").read_text().splitlines()[:300]) + "\n")
+    lengths = [len(ex.inputs) + len(ex.answer) for ex in token_examples(load_babi(small, "qa3"), TokenFormat())]
+    assert min(lengths) <= 256 < max(lengths)  # the file has stories on both sides of the window
+
+    seen = {}
+    for cls in (FullAttentionTransformer, RecurrentMemoryTransformer):
+        loss = cls.loss
+        monkeypatch.setattr(cls, "loss", lambda self, examples, *rest, loss=loss: (
+            seen.setdefault(self.name, []).append((examples, *rest[:-1])), loss(self, examples, *rest))[1])
+    for name in ("transformer", "rmt"):
+        assert main(["train", "--model", name, "--task", "qa3", "--babi", str(small), "--steps", "6", "--batch-size",
+                     "8", "--eval-limit", "1", *TINY[name], "--out", str(tmp_path / name)]) == 0
+    metrics = json.loads((tmp_path / "transformer" / "metrics.json").read_text())
+    assert metrics["over_window"] == sum(n > 256 for n in lengths) and metrics["train_questions"] == len(lengths) - metrics["over_window"]
+    assert all(len(ex.inputs) + len(ex.answer) <= 256 for (examples,) in seen["transformer"] for ex in examples)
+    # The RMT's curriculum starts at one segment; a story longer than its 64-token segment gets more.
+    assert any(k > 1 for _, k in seen["rmt"][:2])
+    assert all(max(map(len, rmt.split_lines(ex, k))) <= 64 for examples, k in seen["rmt"] for ex in examples)

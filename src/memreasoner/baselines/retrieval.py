@@ -23,8 +23,9 @@ import torch
 from rank_bm25 import BM25Okapi
 
 from ..errors import InputError
+from ..paths import cache_dir
 from ..reader import Answer, option
-from .common import BaselineReader, Defaults, add_common_arguments, babi_train, fit, model_for
+from .common import EMBEDDING_CACHE, BaselineReader, Defaults, add_common_arguments, babi_train, fit, model_for
 from .memn2n import BagData, MemN2NCore, answer_loss, read_lines, vocabulary, words
 
 DEFAULTS = Defaults(steps=3000, lr=1e-2, batch_size=32)
@@ -55,7 +56,11 @@ class RetrieveThenRead(BaselineReader):
             raise InputError(f"unknown retriever {config.retriever!r}; known: {', '.join(RETRIEVERS)}")
         self.config = config
         self.net = MemN2NCore(config.vocabulary, config.answers, config.dim, config.hops, config.temporal)
-        self._encoder = None  # built on first use: BM25 needs none
+        self.encoder = None  # BM25 needs none
+        if config.retriever == "embedding":
+            from ..model.encoder import LineEncoder
+
+            self.encoder = LineEncoder(config.encoder)  # frozen: holds no weights of the checkpoint
 
     def retrieve(self, lines: list[str], question: str) -> list[int]:
         """Indices of the top-k lines for the question, in document order."""
@@ -64,16 +69,14 @@ class RetrieveThenRead(BaselineReader):
         if self.config.retriever == "bm25":
             scores = BM25Okapi([words(line) for line in lines]).get_scores(words(question))
         else:
-            if self._encoder is None:
-                from ..model.encoder import LineEncoder
-
-                self._encoder = LineEncoder(self.config.encoder)
-            scores = (self._encoder(lines) @ self._encoder([question])[0]).cpu().numpy()
+            scores = (self.encoder(lines) @ self.encoder([question])[0]).cpu().numpy()
         best = np.argsort(-np.asarray(scores), kind="stable")[: self.config.top_k]
         return sorted(int(i) for i in best)
 
     @torch.no_grad()
     def answer(self, samples) -> list[Answer]:
+        if self.encoder is not None:  # through MemReasoner's on-disk cache: both are timed from the same one
+            self.encoder.use_disk_cache(cache_dir() / EMBEDDING_CACHE)
         answers = []
         for s in samples:
             lines = s.lines()

@@ -28,6 +28,7 @@ class Model:
     done_file: str = "metrics.json"  # what its trainer writes last: the run finished
     resume_file: str = "trainer.pt"  # what an interrupted run leaves for --resume
     variant: str = ""  # the bAbI training set of a trainer that has no --variant flag
+    tasks: tuple[str, ...] = ()  # the bAbI tasks its trainer takes, where it does not take all of qa1-qa5
 
     def reader_class(self) -> type[Reader]:
         module, cls = self.reader.split(":")
@@ -55,10 +56,10 @@ MODELS: dict[str, Model] = {m.name: m for m in [
     # The agents train for long on their own schedule (imitation, then GRPO): compare them when asked.
     Model("rememr1", "memreasoner.agent.reader:RememR1Reader", "memreasoner.agent.train",
           "LLM agent reading chunk by chunk into a textual memory, with recall", compare=False,
-          done_file="report.json", resume_file="imitation/config.json", variant="en-10k"),
+          done_file="report.json", resume_file="imitation/config.json", variant="en-10k", tasks=("qa1", "qa2")),
     Model("memagent", "memreasoner.agent.reader:MemAgentReader", "memreasoner.agent.train",
           "the same agent without recall", compare=False,
-          done_file="report.json", resume_file="imitation/config.json", variant="en-10k"),
+          done_file="report.json", resume_file="imitation/config.json", variant="en-10k", tasks=("qa1", "qa2")),
 ]}
 
 

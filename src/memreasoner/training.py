@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 def shared_flags(p: argparse.ArgumentParser) -> None:
     """The flags every trainer takes."""
     p.add_argument("--model", default="memreasoner", help=f"which model: {', '.join(registry.MODELS)}")
-    p.add_argument("--task", default="qa1", help="qa1, qa2, qa4, qa5 or vt for MemReasoner (the peers and agents: see their trainers)")
+    p.add_argument("--task", default="qa1", help="qa1-qa5 for MemReasoner and the peers (vt: MemReasoner and Larimar), qa1 or qa2 for the agents")
     p.add_argument("--babi", help="bAbI-format training file (default: the data dir's train split)")
     p.add_argument("--out", help="checkpoint folder to write (required)")
     p.add_argument("--seed", type=int, default=0)

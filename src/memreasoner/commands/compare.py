@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="train (or load) several models under one budget and evaluate them on the same samples",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--models", default=",".join(compared()), help=f"comma-separated, of: {', '.join(MODELS)}")
-    p.add_argument("--task", default="qa1", help="qa1 or qa2")
+    p.add_argument("--task", default="qa1", help="qa1-qa5 (the agents: qa1 or qa2)")
     p.add_argument("--lengths", default="0k,1k,4k", help="comma-separated lengths, e.g. 0k,1k,2k,4k,8k,16k,32k,64k,128k")
     p.add_argument("--samples", type=int, default=20, help="test samples per length")
     p.add_argument("--budget-steps", type=int, default=None,
@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("--from", dest="from_dir", help="load the models from this earlier compare folder instead of training")
     p.add_argument("--unseen", action="store_true", help="test stories with names, places and objects never seen in training")
     p.add_argument("--variant", choices=["en", "en-10k"], default=None,
-                   help="bAbI training set for every model (default: en for qa1, en-10k for qa2)")
+                   help="bAbI training set for every model (default: MemReasoner's for the task: en for qa1 and qa3, en-10k "
+                        "for the others)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-flag", action="append", default=[], metavar="FLAG",
                    help="extra `memreasoner train` flag, for every model (--train-flag=--steps=300) "

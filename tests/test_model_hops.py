@@ -66,3 +66,47 @@ def test_straight_through_forward_is_the_argmax_line():
     out = reader(mem, written, keys, lengths, torch.randn(2, 32))
     assert torch.allclose(out.attention, F.one_hot(out.lines, 8).float())
     assert out.attention.requires_grad
+
+
+def test_order_bias_starts_at_zero_and_equals_the_plain_hop():
+    mem, reader, keys, lengths, written = setup()
+    plain = HopReader(32, hops=2, update="mapped", order="none")
+    plain.load_state_dict({k: v for k, v in reader.state_dict().items() if not k.startswith("order.")})
+    query = torch.randn(2, 32)
+    assert torch.equal(reader(mem, written, keys, lengths, query).logits, plain(mem, written, keys, lengths, query).logits)
+
+
+def equally_similar_story(dim=32):
+    """Line 3 is what the question names; lines 1 and 5 are equally near what follows from it."""
+    torch.manual_seed(1)
+    keys = F.normalize(torch.randn(1, 7, dim), dim=-1)
+    twin = F.normalize(torch.randn(dim), dim=-1)
+    keys[0, 1] = keys[0, 5] = twin
+    return keys
+
+
+@pytest.mark.parametrize("side, expected", [("before", 1), ("after", 5)])
+def test_order_bias_picks_the_side_the_previous_line_calls_for(side, expected):
+    keys = equally_similar_story()
+    mem = EpisodicMemory(32, 48, "exact")
+    reader = HopReader(32, hops=2, update="mapped")
+    with torch.no_grad():
+        reader.hop_map.weight.copy_(torch.outer(keys[0, 1], keys[0, 3]) * 10)  # line 3 -> lines 1 and 5 alike
+        reader.order.weight.zero_()
+        # (a_0, a_1, b_0, b_1): the previous line (3) says "before" or "after", via a weight on its latent
+        reader.order.weight[2 if side == "before" else 0] = 20 * keys[0, 3]
+    out = reader(mem, mem.write(keys), keys, torch.tensor([7]), keys[:, 3], hard=True)
+    assert out.lines[0].tolist() == [3, expected]
+
+
+def test_order_bias_slope_prefers_the_latest_line_after():
+    mem = EpisodicMemory(32, 48, "exact")
+    keys = equally_similar_story()
+    keys[0, 6] = keys[0, 5]  # two equally good lines after the previous one
+    reader = HopReader(32, hops=2, update="mapped")
+    with torch.no_grad():
+        reader.hop_map.weight.copy_(torch.outer(keys[0, 5], keys[0, 3]) * 10)
+        reader.order.weight.zero_()
+        reader.order.bias.copy_(torch.tensor([0.0, 5.0, 0.0, 0.0]))  # a_1 > 0: further after is better
+    out = reader(mem, mem.write(keys), keys, torch.tensor([7]), keys[:, 3], hard=True)
+    assert out.lines[0].tolist() == [3, 6]

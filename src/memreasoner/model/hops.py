@@ -28,6 +28,15 @@ line it came from, which barring revisits prevents (README: unseen answers). An 
 cannot change: a right second hop never lands on the first hop's line. Training's soft attention has no single chosen line
 and its hops never need one twice, so training is the same either way.
 
+Order between hops (config `hop_order`, open; default `relative`): a later hop's logits get a bias by
+where each line lies relative to the previous hop's line j, set by what that line says:
+    l_t,i += a_0 + a_1 (i - j)/10   for i after j,     b_0 + b_1 (j - i)/10   for i before j,
+    (a_0, a_1, b_0, b_1) = W z~_j   (W starts at zero: no bias).
+Cosine similarity finds the holder's moves; which of them answers is a matter of order: after "put
+down the milk" the holder's last move *before* it, after "took the milk" the holder's last move of all.
+Without it the hop takes the holder's move nearest the previous line, either side (the generalization
+suite's misses). `none` is the paper's hop, and what checkpoints from before it load as.
+
 Nearest line, hard or soft (config `select`, open): argmax over the logits is the paper's mapping and
 is what inference uses. argmax has no gradient, so training needs a stand-in:
   soft      (default) the softmax attention over lines; the decoder is conditioned on the attention-
@@ -48,6 +57,8 @@ from torch import nn
 from .memory import EpisodicMemory, Memory
 
 UPDATES = ("line", "mapped", "readout")
+ORDERS = ("relative", "none")
+ORDER_SCALE = 10.0  # lines per unit of relative distance in the order bias
 SELECTS = ("soft", "straight")
 
 
@@ -73,12 +84,15 @@ class HopResult:
 
 class HopReader(nn.Module):
     def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
-                 threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False):
+                 threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
+                 order: str = "relative"):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
         if select not in SELECTS:
             raise ValueError(f"line selection must be one of {SELECTS}, not {select!r}")
+        if order not in ORDERS:
+            raise ValueError(f"hop order must be one of {ORDERS}, not {order!r}")
         self.hops, self.alpha, self.update, self.threshold, self.select = hops, alpha, update, threshold, select
         self.revisit = revisit
         self.query = nn.Linear(dim, dim)
@@ -88,6 +102,23 @@ class HopReader(nn.Module):
             self.hop_map = nn.Linear(dim, dim, bias=False)
             nn.init.eye_(self.hop_map.weight)
         self.log_beta = nn.Parameter(torch.tensor(math.log(beta)))
+        if order == "relative":
+            self.order = nn.Linear(dim, 4)  # (a_0, a_1, b_0, b_1) from the previous hop's line
+            nn.init.zeros_(self.order.weight)
+            nn.init.zeros_(self.order.bias)
+        else:
+            self.order = None
+
+    def order_bias(self, previous: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """previous: [B, N] the previous hop's line weights (one-hot at inference); keys [B, N, C] -> [B, N]."""
+        N = keys.shape[1]
+        a0, a1, b0, b1 = self.order(torch.einsum("bn,bnc->bc", previous, keys)).unbind(-1)  # each [B]
+        pos = torch.arange(N, device=keys.device, dtype=keys.dtype)
+        d = (pos[:, None] - pos[None, :]) / ORDER_SCALE  # [N(i), N(j)] distance of line i after line j
+        after, before = (d > 0).to(keys.dtype), (d < 0).to(keys.dtype)
+        bias = (after[None] * (a0[:, None, None] + a1[:, None, None] * d)
+                + before[None] * (b0[:, None, None] - b1[:, None, None] * d))  # [B, N(i), N(j)]
+        return torch.einsum("bij,bj->bi", bias, previous)
 
     def nearest(self, r: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """Nearest-line logits beta * cos(r, z~_i): r [B, C], keys [B, N, C] unit rows, pad [B, N] -> [B, N]."""
@@ -109,6 +140,8 @@ class HopReader(nn.Module):
         for t in range(self.hops):
             r = memory.read(written, q)  # [B, C]
             lt = self.nearest(r, keys, pad)
+            if t and self.order is not None:
+                lt = lt + self.order_bias(attention[-1], keys)
             if hard and not self.revisit:
                 lt = lt.masked_fill(chosen, float("-inf"))
             soft = lt.softmax(-1)

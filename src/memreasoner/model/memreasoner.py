@@ -36,7 +36,7 @@ from .pointer import CopySource
 from .decoder import LatentDecoder, small_gpt2_config
 from .encoder import LineEncoder
 from .first_pass import StaticFirstPass, static_model
-from .hops import SELECTS, UPDATES, HopReader, HopResult, padding_mask
+from .hops import ORDERS, SELECTS, UPDATES, HopReader, HopResult, padding_mask
 from .memory import SOLVES, EpisodicMemory, Memory
 from .relevance import SCORES, RelevanceFilter
 from .temporal import KINDS, TemporalEncoding
@@ -76,6 +76,8 @@ class MemReasonerConfig:
     select: str = setting("soft", "training stand-in for the argmax line (inference always takes the argmax)",
                           choices=SELECTS)
     beta: float = setting(10.0, "initial inverse temperature of the nearest-line softmax (learned)")
+    hop_order: str = setting("relative", "bias of a later hop by where a line lies relative to the previous hop's "
+                                         "line, set by what that line says (hops.py)", choices=ORDERS)
     hop_revisit: bool = option(False, "may a later hop land on a line an earlier one chose (inference; hops.py)")
     # decoder (P: GPT-2 conditioned on the latent, Larimar-style)
     decoder: str = setting("", 'folder with pretrained GPT-2 weights; "" = the small config below, trained here')
@@ -112,8 +114,9 @@ class MemReasonerConfig:
         unknown = sorted(set(obj) - known)
         if unknown:
             raise InputError(f"unknown MemReasoner config key(s): {', '.join(unknown)}", source)
-        # Checkpoints from before the copy decoder have no "copy" key and a plain decoder.
-        return cls(**{"copy": False, **obj})
+        # Checkpoints from before the copy decoder have no "copy" key and a plain decoder; from before the
+        # order bias, no "hop_order" and none.
+        return cls(**{"copy": False, "hop_order": "none", **obj})
 
 
 @dataclass
@@ -136,7 +139,7 @@ class MemReasoner(nn.Module, Reader):
         self.temporal = TemporalEncoding(dim, config.temporal, config.gru_hidden)
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
-                             config.select, config.beta, config.hop_revisit)
+                             config.select, config.beta, config.hop_revisit, config.hop_order)
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
             self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config), copy=config.copy)
         else:

@@ -263,23 +263,20 @@ def generate_training_stories(task: str, n_stories: int, seed: int = 0) -> str:
     knobs_rng, events, words = (np.random.default_rng([seed, stream]) for stream in (3, 0, 1))
     out = []
     for _ in range(n_stories):
-        while True:  # a draw no story can meet (a far move, and no one else to act meanwhile) is drawn again
-            knobs = training_knobs(knobs_rng, task)
-            knobs.check(task)
-            if task not in ("qa1", "qa2"):
-                break
-            try:
-                lines = _events(events, task, knobs)
-                break
-            except InputError:
-                continue
-        if task in ("qa1", "qa2"):
-            out.extend(_render(lines, words, words, knobs))
-        else:
+        knobs = training_knobs(knobs_rng, task)
+        if task not in ("qa1", "qa2"):  # bAbI's story writer, with this story's words
             names, places, objects = (list(words.choice(pool, size, replace=False)) for pool, size in
                                       zip(VOCABULARIES[knobs.vocabulary], (knobs.people, PLACES_PER_STORY, OBJECTS_PER_STORY)))
             out.append(generate_babi(task, 1, names=names, places=places, objects=objects,
                                      seed=int(events.integers(2**32))).rstrip("\n"))
+            continue
+        while True:  # a draw no story can meet (a far move, and no one else to act meanwhile) is drawn again
+            try:
+                lines = _events(events, task, knobs)
+                break
+            except InputError:
+                knobs = training_knobs(knobs_rng, task)
+        out.extend(_render(lines, words, words, knobs))
     return "\n".join(out) + "\n"
 
 

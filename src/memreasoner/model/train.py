@@ -2,7 +2,7 @@
 
 Data: the bAbI train file of the task (qa1-qa5); with `--augment N` also N generated
 stories (data/generalization.py `generate_training_stories`), each with its own names, places and
-objects from pools that share no word with any test, its own number of people and its own story
+objects from pools that share no word with any test, its own number of people, phrasing and story
 statistics: trained on bAbI alone, the hops learn bAbI's four names and where bAbI puts a fact, and
 follow neither a new name nor a fact placed elsewhere. vt (RULER Variable Tracking) trains on generated bare
 chains, one hop per statement, the answer's names decoded one per hop (answer_from=each, memreasoner.py).
@@ -72,9 +72,9 @@ from .train_data import Batch, TrainSet, held_out_questions, recent_lines, train
 # Per-task defaults: hop cap (open: 1 for qa1, 2 for qa2), SF fraction (P), training set and length.
 # qa1 is learned from the 1k set; qa2 overfits it and needs the 10k one, and trained on bAbI alone its
 # second hop learns where bAbI puts the holder's move, not whose move it is: 3000 generated stories
-# (other words, phrasing and statistics; data/generalization.py) and supporting-fact labels on 10%. qa4 (a relation between two
-# places) and qa5 (who gave what to whom) need one hop to the one line that answers; the decoder
-# learns from the question which of the line's words is the answer; qa5's hop (the latest give that
+# (other words, phrasing and statistics; data/generalization.py) and supporting-fact labels on 10%.
+# qa4 (a relation between two places) and qa5 (who gave what to whom) need one hop to the one line
+# that answers; the decoder learns from the question which of the line's words is the answer; qa5's hop (the latest give that
 # matches one or two of giver, receiver, object) also needs supporting-fact labels on 10% of its
 # questions and twice the steps. qa3 ("where was the apple before the kitchen?") takes three hops: the
 # object's latest fact, its holder's move into the named place, and the holder's move before that,
@@ -98,10 +98,10 @@ DEFAULT_LR, DEFAULT_BATCH = 1e-3, 32
 def add_arguments(group) -> None:
     a = group.add_argument
     a("--variant", default=None, choices=["en", "en-10k"], help="bAbI training set, 1k or 10k questions "
-      "(default: en for qa1, en-10k for qa2)")
+      "(default: the task's, e.g. en for qa1, en-10k for qa2)")
     a("--train-limit", type=int, default=None, help="use only the first N training questions")
-    a("--augment", type=int, default=None, metavar="N", help="also train on N generated qa1/qa2 stories whose "
-      "words (never a test's), people and story statistics vary from story to story: what lets the hops follow "
+    a("--augment", type=int, default=None, metavar="N", help="also train on N generated stories of the task "
+      "whose words (never a test's), people, phrasing and story statistics vary from story to story: what lets the hops follow "
       "names and facts bAbI's habits do not show (default: the task's; 0 is the bAbI file alone, as the paper)")
     a("--window", type=int, default=None, metavar="N", help="train on each story's last N lines (where they hold its "
       "supporting facts): a batch costs as much as its longest story (default: the task's; 0 = whole stories)")

@@ -31,6 +31,14 @@ def parse(*argv):
     return parser.parse_args(argv)
 
 
+def tiny_run(out, task: str, *flags, train_limit: int = 20) -> dict:
+    """Three steps of a small model on a few training questions; the metrics.json it writes."""
+    args = parse("--task", task, "--out", str(out), "--steps", "3", "--batch-size", "4", "--train-limit",
+                 str(train_limit), "--eval-limit", "4", *flags, *SMALL)
+    assert trainer.run(args) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
 def short_run(out, task: str, train_limit: int, eval_limit: int) -> dict:
     """150 steps of a small model; the metrics.json it writes."""
     args = parse("--task", task, "--out", str(out), "--steps", "150", "--batch-size", "16", "--warmup", "20",
@@ -99,11 +107,7 @@ def test_short_vt_run_follows_every_chain_hop_on_held_out_chains(tmp_path):
 
 
 def test_augment_adds_generated_stories_to_the_bAbI_questions(tmp_path):
-    out = tmp_path / "aug"
-    args = parse("--task", "qa1", "--out", str(out), "--steps", "2", "--batch-size", "4", "--train-limit", "20",
-                 "--augment", "3", "--eval-limit", "4", *SMALL)
-    assert trainer.run(args) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = tiny_run(tmp_path / "aug", "qa1", "--augment", "3")
     assert metrics["train_questions"] == 20 + 3 * 5  # five questions per generated story
     assert "3 generated stories" in metrics["train_data"]
 
@@ -120,9 +124,7 @@ def test_bad_training_data_flags_are_input_errors(tmp_path, flags):
                                             ("qa5", "Who gave the football to Jeff?")])
 def test_one_hop_relation_tasks_train_and_answer(tmp_path, task, question):
     out = tmp_path / task
-    args = parse("--task", task, "--out", str(out), "--steps", "3", "--batch-size", "4", "--train-limit", "40",
-                 "--eval-limit", "4", *SMALL)
-    assert trainer.run(args) == 0
+    tiny_run(out, task, train_limit=40)
     model = MemReasoner.load(out)
     assert model.config.task == task and model.config.hops == 1
     story = {"qa4": ["The hallway is east of the bathroom.", "The bedroom is west of the bathroom."],
@@ -135,10 +137,7 @@ def test_one_hop_relation_tasks_train_and_answer(tmp_path, task, question):
 
 def test_qa3_trains_three_hops_on_bAbI_and_generated_stories_and_answers(tmp_path):
     out = tmp_path / "qa3"
-    args = parse("--task", "qa3", "--out", str(out), "--steps", "3", "--batch-size", "4", "--train-limit", "20",
-                 "--augment", "2", "--eval-limit", "4", *SMALL)
-    assert trainer.run(args) == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = tiny_run(out, "qa3", "--augment", "2")
     assert metrics["train_questions"] == 20 + 2 * 5 and metrics["sf_fraction"] == 0.1
     model = MemReasoner.load(out)
     assert model.config.task == "qa3" and model.config.hops == 3

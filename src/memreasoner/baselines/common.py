@@ -36,7 +36,6 @@ EOT = 50256  # GPT-2's <|endoftext|>: ends every answer the GPT-2-token models g
 HELD_OUT = 200  # bAbI test questions answered (0k) when training ends: a quick sanity number, not the benchmark
 CHECKPOINT_SECONDS = 300  # a crash loses at most this much training
 CLIP = 1.0  # gradient-norm clip, as MemReasoner's trainer
-EMBEDDING_CACHE = "embeddings.sqlite"  # under paths.cache_dir(): the line-embedding cache MemReasoner answers through
 WARMUP = 0.05  # share of the run the learning rate warms up over
 
 

@@ -23,9 +23,9 @@ import torch
 from rank_bm25 import BM25Okapi
 
 from ..errors import InputError
-from ..paths import cache_dir
 from ..reader import Answer, option
-from .common import EMBEDDING_CACHE, BaselineReader, Defaults, add_common_arguments, babi_train, fit, model_for
+from ..model.embedding_cache import default_path as embedding_cache_path
+from .common import BaselineReader, Defaults, add_common_arguments, babi_train, fit, model_for
 from .memn2n import BagData, MemN2NCore, answer_loss, read_lines, vocabulary, words
 
 DEFAULTS = Defaults(steps=3000, lr=1e-2, batch_size=32)
@@ -76,7 +76,7 @@ class RetrieveThenRead(BaselineReader):
     @torch.no_grad()
     def answer(self, samples) -> list[Answer]:
         if self.encoder is not None:  # through MemReasoner's on-disk cache: both are timed from the same one
-            self.encoder.use_disk_cache(cache_dir() / EMBEDDING_CACHE)
+            self.encoder.use_disk_cache(embedding_cache_path())
         answers = []
         for s in samples:
             lines = s.lines()

@@ -15,8 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..paths import cache_dir
 
 _CHUNK = 500  # keys per SELECT ... IN (...), under SQLite's variable limit
+
+
+def default_path() -> Path:
+    """The one line-embedding cache every model reads through (MemReasoner, Larimar, the embedding
+    retriever), so a line encoded for one is there for the next."""
+    return cache_dir() / "embeddings.sqlite"
 
 
 def encoder_identity(name: str, parameters, **settings) -> str:

@@ -30,10 +30,10 @@ from transformers import GPT2Config
 from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, check_weights_file, load_weights, read_config, save_folder
 from ..data.sample import Sample
 from ..errors import InputError
-from ..paths import cache_dir
 from ..reader import Answer, Reader, option, setting
 from .pointer import CopySource
 from .decoder import LatentDecoder, small_gpt2_config
+from .embedding_cache import default_path as embedding_cache_path
 from .encoder import LineEncoder
 from .first_pass import StaticFirstPass, static_model
 from .hops import ORDERS, SELECTS, UPDATES, HopReader, HopResult, padding_mask
@@ -244,7 +244,7 @@ class MemReasoner(nn.Module, Reader):
         # (a resumed run must repeat the uninterrupted one bit for bit), and a trained encoder's identity
         # changes with every step.
         use_disk = self.config.embedding_cache and not self.encoder.trainable
-        self.encoder.use_disk_cache(cache_dir() / "embeddings.sqlite" if use_disk else None)
+        self.encoder.use_disk_cache(embedding_cache_path() if use_disk else None)
         answers: list[Answer] = []
         for start in range(0, len(items), self.config.answer_batch):
             answers += self._answer_batch(items[start:start + self.config.answer_batch])

@@ -64,13 +64,10 @@ def parameter_counts(reader) -> tuple[int | None, int]:
     """(parameters in the model, parameters of frozen encoders it calls but does not store)."""
     from torch import nn
 
-    from ..model.encoder import LineEncoder
-
     if not isinstance(reader, nn.Module):
         return None, 0
     own = sum(p.numel() for p in reader.parameters())
-    frozen = sum(p.numel() for m in reader.modules() if isinstance(m, LineEncoder) and not m.trainable
-                 for p in m.model.parameters())
+    frozen = sum(p.numel() for m in frozen_encoders(reader) for p in m.model.parameters())
     return own, frozen
 
 
@@ -182,8 +179,7 @@ def warm_cache(readers, samples, batch: int = 4096) -> dict | None:
     """Encode every line and question of `samples` into the on-disk embedding cache with each distinct
     frozen encoder of the models, then empty every encoder's in-process cache: each model is then timed
     reading the same warm disk cache. None when no model reads through one."""
-    from ..baselines.common import EMBEDDING_CACHE
-    from ..paths import cache_dir
+    from ..model.embedding_cache import default_path
 
     encoders = [e for r in readers for e in frozen_encoders(r)]
     if not encoders:
@@ -192,7 +188,7 @@ def warm_cache(readers, samples, batch: int = 4096) -> dict | None:
     texts = list(dict.fromkeys(text for s in samples for text in [*s.lines(), s.question]))
     warmed: dict[str, str] = {}  # cache identity -> encoder name
     for encoder in encoders:
-        encoder.use_disk_cache(cache_dir() / EMBEDDING_CACHE)  # also its identity digest: outside the timing
+        encoder.use_disk_cache(default_path())  # also its identity digest: outside the timing
         if encoder.disk_cache.encoder_id not in warmed:
             warmed[encoder.disk_cache.encoder_id] = encoder.name
             for start in range(0, len(texts), batch):

@@ -9,7 +9,7 @@ from memreasoner.model.memory import EpisodicMemory
 def setup(update="mapped", hops=2, n=(5, 8), dim=32):
     torch.manual_seed(0)
     mem = EpisodicMemory(dim, 48, "exact")
-    reader = HopReader(dim, hops=hops, update=update)
+    reader = HopReader(dim, hops=hops, update=update, match="none")
     keys = torch.zeros(len(n), max(n), dim)
     for b, k in enumerate(n):
         keys[b, :k] = F.normalize(torch.randn(k, dim), dim=-1)
@@ -70,7 +70,7 @@ def test_straight_through_forward_is_the_argmax_line():
 
 def test_order_bias_starts_at_zero_and_equals_the_plain_hop():
     mem, reader, keys, lengths, written = setup()
-    plain = HopReader(32, hops=2, update="mapped", order="none")
+    plain = HopReader(32, hops=2, update="mapped", order="none", match="none")
     plain.load_state_dict({k: v for k, v in reader.state_dict().items() if not k.startswith("order.")})
     query = torch.randn(2, 32)
     assert torch.equal(reader(mem, written, keys, lengths, query).logits, plain(mem, written, keys, lengths, query).logits)
@@ -89,7 +89,7 @@ def equally_similar_story(dim=32):
 def test_order_bias_picks_the_side_the_previous_line_calls_for(side, expected):
     keys = equally_similar_story()
     mem = EpisodicMemory(32, 48, "exact")
-    reader = HopReader(32, hops=2, update="mapped")
+    reader = HopReader(32, hops=2, update="mapped", match="none")
     with torch.no_grad():
         reader.hop_map.weight.copy_(torch.outer(keys[0, 1], keys[0, 3]) * 10)  # line 3 -> lines 1 and 5 alike
         reader.order.weight.zero_()
@@ -103,7 +103,7 @@ def test_order_bias_slope_prefers_the_latest_line_after():
     mem = EpisodicMemory(32, 48, "exact")
     keys = equally_similar_story()
     keys[0, 6] = keys[0, 5]  # two equally good lines after the previous one
-    reader = HopReader(32, hops=2, update="mapped")
+    reader = HopReader(32, hops=2, update="mapped", match="none")
     with torch.no_grad():
         reader.hop_map.weight.copy_(torch.outer(keys[0, 5], keys[0, 3]) * 10)
         reader.order.weight.zero_()

@@ -37,6 +37,13 @@ down the milk" the holder's last move *before* it, after "took the milk" the hol
 Without it the hop takes the holder's move nearest the previous line, either side (the generalization
 suite's misses). `none` is the paper's hop, and what checkpoints from before it load as.
 
+Shared words (config `hop_match`, open; default `words`): each hop's logits also get
+    l_t,i += g_q match(question, i) + g_p match(line j of hop t-1, i),   (g_q, g_p) = G [q_0 ; z~_j]
+(word_match.py: the idf-weighted words two lines share; G starts at zero). The latents find the kind of
+line a hop needs; a shared word finds whose line it is, for names training never saw: the holder
+of the object at qa2's second hop, the named place at qa3's, the next variable of a vt chain.
+`none` is without it, and what checkpoints from before it load as.
+
 Nearest line, hard or soft (config `select`, open): argmax over the logits is the paper's mapping and
 is what inference uses. argmax has no gradient, so training needs a stand-in:
   soft      (default) the softmax attention over lines; the decoder is conditioned on the attention-
@@ -55,9 +62,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .memory import EpisodicMemory, Memory
+from .word_match import WordMatch
 
 UPDATES = ("line", "mapped", "readout")
 ORDERS = ("relative", "none")
+MATCHES = ("words", "none")
 ORDER_SCALE = 10.0  # lines per unit of relative distance in the order bias
 SELECTS = ("soft", "straight")
 
@@ -85,7 +94,7 @@ class HopResult:
 class HopReader(nn.Module):
     def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
-                 order: str = "relative"):
+                 order: str = "relative", match: str = "words"):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -93,6 +102,8 @@ class HopReader(nn.Module):
             raise ValueError(f"line selection must be one of {SELECTS}, not {select!r}")
         if order not in ORDERS:
             raise ValueError(f"hop order must be one of {ORDERS}, not {order!r}")
+        if match not in MATCHES:
+            raise ValueError(f"hop match must be one of {MATCHES}, not {match!r}")
         self.hops, self.alpha, self.update, self.threshold, self.select = hops, alpha, update, threshold, select
         self.revisit = revisit
         self.query = nn.Linear(dim, dim)
@@ -108,6 +119,12 @@ class HopReader(nn.Module):
             nn.init.zeros_(self.order.bias)
         else:
             self.order = None
+        if match == "words":
+            self.match_gates = nn.Linear(2 * dim, 2)  # (g_q, g_p) from [q_0 ; previous hop's line]
+            nn.init.zeros_(self.match_gates.weight)
+            nn.init.zeros_(self.match_gates.bias)
+        else:
+            self.match_gates = None
 
     def order_bias(self, previous: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """previous: [B, N] the previous hop's line weights (one-hot at inference); keys [B, N, C] -> [B, N]."""
@@ -120,6 +137,17 @@ class HopReader(nn.Module):
                 + before[None] * (b0[:, None, None] - b1[:, None, None] * d))  # [B, N(i), N(j)]
         return torch.einsum("bij,bj->bi", bias, previous)
 
+    def match_bias(self, words: WordMatch, q0: torch.Tensor, previous: torch.Tensor | None,
+                   keys: torch.Tensor) -> torch.Tensor:
+        """Shared-word bias [B, N]: q0 [B, C] the hops' first query; previous [B, N] the previous hop's
+        line weights (None at the first hop)."""
+        line = torch.zeros_like(q0) if previous is None else torch.einsum("bn,bnc->bc", previous, keys)
+        g_q, g_p = self.match_gates(torch.cat([q0, line], -1)).unbind(-1)  # each [B]
+        bias = g_q[:, None] * words.question
+        if previous is not None:
+            bias = bias + g_p[:, None] * words.previous(previous)
+        return bias
+
     def nearest(self, r: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """Nearest-line logits beta * cos(r, z~_i): r [B, C], keys [B, N, C] unit rows, pad [B, N] -> [B, N]."""
         beta = self.log_beta.exp().clamp(max=100.0)
@@ -127,14 +155,17 @@ class HopReader(nn.Module):
         return logits.masked_fill(pad, float("-inf"))
 
     def forward(self, memory: EpisodicMemory, written: Memory, keys: torch.Tensor, lengths: torch.Tensor,
-                zq: torch.Tensor, hard: bool = False, stop: bool = True) -> HopResult:
-        """keys: [B, N, C] the written z~; lengths: [B]; zq: [B, C] question latents.
+                zq: torch.Tensor, words: WordMatch | None = None, hard: bool = False, stop: bool = True) -> HopResult:
+        """keys: [B, N, C] the written z~; lengths: [B]; zq: [B, C] question latents; words: the lines'
+        shared words (needed when the reader matches words).
 
         hard=True is inference: one-hot attention and (unless stop=False) the stopping threshold.
         """
         B, N, _ = keys.shape
         pad = padding_mask(lengths, N)
-        q = self.query(zq)
+        q = q0 = self.query(zq)
+        if self.match_gates is not None and words is None:
+            raise ValueError("this hop reader matches words: pass the lines' WordMatch")
         logits, attention, readouts = [], [], []
         chosen = torch.zeros_like(pad)  # [B, N] lines earlier hops landed on
         for t in range(self.hops):
@@ -142,6 +173,8 @@ class HopReader(nn.Module):
             lt = self.nearest(r, keys, pad)
             if t and self.order is not None:
                 lt = lt + self.order_bias(attention[-1], keys)
+            if self.match_gates is not None:
+                lt = lt + self.match_bias(words, q0, attention[-1] if t else None, keys)
             if hard and not self.revisit:
                 lt = lt.masked_fill(chosen, float("-inf"))
             soft = lt.softmax(-1)

@@ -36,10 +36,11 @@ from .decoder import LatentDecoder, small_gpt2_config
 from .embedding_cache import default_path as embedding_cache_path
 from .encoder import LineEncoder
 from .first_pass import StaticFirstPass, static_model
-from .hops import ORDERS, SELECTS, UPDATES, HopReader, HopResult, padding_mask
+from .hops import MATCHES, ORDERS, SELECTS, UPDATES, HopReader, HopResult, padding_mask
 from .memory import SOLVES, EpisodicMemory, Memory
 from .relevance import SCORES, RelevanceFilter
 from .temporal import KINDS, TemporalEncoding
+from .word_match import WordMatch, words
 
 STATIC_FOLDER = "static"
 ANSWER_FROM = ("last", "each")
@@ -78,6 +79,9 @@ class MemReasonerConfig:
     beta: float = setting(10.0, "initial inverse temperature of the nearest-line softmax (learned)")
     hop_order: str = setting("relative", "bias of a later hop by where a line lies relative to the previous hop's "
                                          "line, set by what that line says (hops.py)", choices=ORDERS)
+    hop_match: str = setting("words", "add to each hop's logits the rare words a line shares with the question and "
+                                      "with the previous hop's line, with learned gates (word_match.py)",
+                             choices=MATCHES)
     hop_revisit: bool = option(False, "may a later hop land on a line an earlier one chose (inference; hops.py)")
     # decoder (P: GPT-2 conditioned on the latent, Larimar-style)
     decoder: str = setting("", 'folder with pretrained GPT-2 weights; "" = the small config below, trained here')
@@ -115,8 +119,8 @@ class MemReasonerConfig:
         if unknown:
             raise InputError(f"unknown MemReasoner config key(s): {', '.join(unknown)}", source)
         # Checkpoints from before the copy decoder have no "copy" key and a plain decoder; from before the
-        # order bias, no "hop_order" and none.
-        return cls(**{"copy": False, "hop_order": "none", **obj})
+        # order bias, no "hop_order" and none; from before shared words, no "hop_match" and none.
+        return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", **obj})
 
 
 @dataclass
@@ -139,7 +143,7 @@ class MemReasoner(nn.Module, Reader):
         self.temporal = TemporalEncoding(dim, config.temporal, config.gru_hidden)
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
-                             config.select, config.beta, config.hop_revisit, config.hop_order)
+                             config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match)
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
             self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config), copy=config.copy)
         else:
@@ -186,13 +190,20 @@ class MemReasoner(nn.Module, Reader):
         return self.memory.prior.device
 
     # -- the differentiable core, shared by training and inference ---------------------------------
-    def read(self, stories: list[torch.Tensor], zq: torch.Tensor, hard: bool = False) -> ReadOut:
-        """stories: B tensors [N_b, C] of line latents, in document order; zq: [B, C] question latents."""
+    def read(self, stories: list[torch.Tensor], zq: torch.Tensor, hard: bool = False,
+             story_words: list[list[frozenset[str]]] | None = None,
+             question_words: list[frozenset[str]] | None = None) -> ReadOut:
+        """stories: B tensors [N_b, C] of line latents, in document order; zq: [B, C] question latents;
+        story_words, question_words: each line's and question's words (word_match.words), for hop_match=words."""
         lengths = torch.tensor([len(s) for s in stories], device=zq.device)
         z = nn.utils.rnn.pad_sequence(stories, batch_first=True)  # [B, N, C], zero padding
         zt = self.temporal(z, lengths)
         written = self.memory.write(zt)
-        walk = self.hop(self.memory, written, zt, lengths, zq, hard=hard, stop=self.config.answer_from == "last")
+        matches = None
+        if self.config.hop_match == "words":
+            matches = WordMatch.build(story_words, question_words, z.shape[1], zq.device)
+        walk = self.hop(self.memory, written, zt, lengths, zq, matches, hard=hard,
+                        stop=self.config.answer_from == "last")
         return ReadOut(walk, z, zt, lengths, written)
 
     def recall(self, out: ReadOut, line: torch.Tensor) -> torch.Tensor:
@@ -273,7 +284,9 @@ class MemReasoner(nn.Module, Reader):
         out = [Answer(text="", trace={"kept_lines": 0}) for _ in items]
         live = [b for b in range(len(items)) if kept[b]]  # a story with no lines gets an empty answer
         if live:
-            walk = self.read([stories[b] for b in live], zq[live], hard=True).walk
+            walk = self.read([stories[b] for b in live], zq[live], hard=True,
+                             story_words=[[words(items[b][0][i]) for i in kept[b]] for b in live],
+                             question_words=[words(items[b][1]) for b in live]).walk
             # What is decoded: the last used hop's line of each story, or every hop's line (answer_from=each).
             rows = [(j, t) for j in range(len(live))
                     for t in (range(int(walk.used[j])) if self.config.answer_from == "each" else [int(walk.used[j]) - 1])]

@@ -18,6 +18,7 @@ from ..data.ruler import build_vt
 from ..errors import InputError
 from ..paths import babi_file
 from .memreasoner import MemReasoner
+from .word_match import words
 
 # Seeds of the generated vt chains, offset from the benchmark's (build_vt seeds by (seed, length, number)),
 # so that training and held-out chains are never the ones a `memreasoner build --task vt` test holds.
@@ -43,6 +44,8 @@ class Batch:
     rows: int
     facts: int
     line_ids: list[list[list[int]]]  # each story's lines as GPT-2 ids (what a copy decoder copies from)
+    story_words: list[list[frozenset[str]]]  # each story's lines' words (word_match.py)
+    question_words: list[frozenset[str]]
 
 
 class TrainSet:
@@ -60,6 +63,7 @@ class TrainSet:
             self.sentences = model.encoder(sentences)  # [U, C] (what IU's relevance score is fitted on)
             self.questions = model.encoder(questions)  # [Q, C]
         self.line_tokens = [model.decoder.line_tokens(t) for t in sentences]
+        self.sentence_words = [words(t) for t in sentences]
         self.samples = samples
         self.lines = [torch.tensor([self.sentence_id[t] for t in s.lines]) for s in samples]
         # One answer row per question (the last hop's), or one per hop whose parts the answer lists in order.
@@ -114,6 +118,8 @@ class TrainSet:
             rows=len(of),
             facts=facts,
             line_ids=[[self.line_tokens[int(j)][1][:-1] for j in self.lines[i]] for i in idx],
+            story_words=[[self.sentence_words[int(j)] for j in self.lines[i]] for i in idx],
+            question_words=[words(self.samples[i].question) for i in idx],
         )
 
 

@@ -84,6 +84,36 @@ def test_a_checkpoint_from_before_the_copy_decoder_loads_with_a_plain_decoder(tm
     assert loaded.answer_question(STORY, "Where is Mary?").text == old.answer_question(STORY, "Where is Mary?").text
 
 
+def test_a_checkpoint_from_before_the_order_bias_and_shared_words_loads_without_them(tmp_path):
+    torch.manual_seed(0)
+    old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
+                                        hops=2, hop_order="none", hop_match="none", max_answer_tokens=3))
+    old.save(tmp_path / "old")
+    config_file = tmp_path / "old" / "config.json"
+    config = json.loads(config_file.read_text())
+    del config["hop_order"], config["hop_match"]  # what such a checkpoint's config looks like
+    config_file.write_text(json.dumps(config))
+    loaded = MemReasoner.load(tmp_path / "old")
+    assert loaded.hop.order is None and loaded.hop.match_gates is None
+    a, b = loaded.answer_question(STORY, "Where is Mary?"), old.answer_question(STORY, "Where is Mary?")
+    assert (a.text, a.hops) == (b.text, b.hops)
+
+
+def test_shared_words_are_on_for_a_new_model_and_change_its_hops_once_their_gates_open(model):
+    assert model.config.hop_match == "words"
+    question = "Where is Mary?"
+    before = model.answer_question(STORY, question).hops
+    assert before[0] != 1  # untrained, the first hop takes one of Mary's lines
+    with torch.no_grad():
+        model.hop.match_gates.bias.copy_(torch.tensor([-50.0, 0.0]))  # g_q < 0: away from lines naming Mary
+    try:
+        assert model.answer_question(STORY, question).hops[0] == 1
+    finally:
+        with torch.no_grad():
+            model.hop.match_gates.bias.zero_()
+    assert model.answer_question(STORY, question).hops == before
+
+
 def test_save_refuses_to_overwrite_a_folder_that_is_not_a_checkpoint(model, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(InputError):

@@ -1,0 +1,87 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from memreasoner.model.hops import HopReader
+from memreasoner.model.memory import EpisodicMemory
+from memreasoner.model.word_match import WordMatch, words
+
+STORY = ["Mary went to the kitchen.", "Zelda picked up the harmonica there.", "Mary went to the garden.",
+         "Zelda went to the scullery.", "Zelda went to the living room."]
+
+
+def match(stories, questions, n=None):
+    n = n or max(len(s) for s in stories)
+    return WordMatch.build([[words(line) for line in s] for s in stories], [words(q) for q in questions], n)
+
+
+def test_words_are_lowercase_runs_of_letters_and_digits():
+    assert words("Zelda went to the living room.") == {"zelda", "went", "to", "the", "living", "room"}
+    assert words("VAR QWXZT = VAR ABC12") == {"var", "qwxzt", "abc12"}
+
+
+def test_a_rare_word_weighs_more_than_a_common_one_and_a_word_in_every_line_almost_nothing():
+    m = match([STORY], ["Where is the harmonica?"])
+    n = len(STORY)
+    harmonica = math.log((n + 1) / 1) / math.log(n + 1)  # in one line: weight 1
+    the = math.log((n + 1) / n) / math.log(n + 1)  # in every line
+    assert m.question[0].tolist() == pytest.approx([the, harmonica + the, the, the, the])
+    assert the < 0.12
+
+
+def test_the_previous_hops_line_matches_the_lines_sharing_its_words_never_itself():
+    m = match([STORY], ["Where is the harmonica?"])
+    previous = F.one_hot(torch.tensor([1]), len(STORY)).float()  # "Zelda picked up the harmonica there."
+    bias = m.previous(previous)[0]
+    assert bias[1] == 0  # not itself
+    zelda_lines, mary_lines = bias[[3, 4]], bias[[0, 2]]
+    assert (zelda_lines > mary_lines.max()).all()  # "zelda" is shared; with Mary's lines only "the"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sparse_previous_match_equals_the_line_by_line_reference(seed):
+    torch.manual_seed(seed)
+    stories = [STORY, STORY[2:], ["VAR AB = 5", "VAR CD = VAR AB", "VAR EF = VAR CD"]]
+    m = match(stories, ["Where is Zelda?", "Where is Mary?", "Which variables are 5?"], n=6)
+    attention = torch.rand(3, 6)
+    attention[1, 3:] = 0  # padding holds no weight
+    attention[2, 3:] = 0
+    assert torch.allclose(m.previous(attention), m.previous_reference(attention), atol=1e-6)
+    # padding rows hold no words, so they never get a bonus
+    assert (m.previous(attention)[2, 3:] == 0).all() and (m.question[1, 3:] == 0).all()
+
+
+def hop_story(dim=32):
+    """Lines 2 and 4 are equally near what the object's line (1) leads to; only line 4 is Zelda's."""
+    torch.manual_seed(3)
+    keys = F.normalize(torch.randn(1, 5, dim), dim=-1)
+    keys[0, 4] = keys[0, 2]
+    keys[0, 2] = F.normalize(keys[0, 2] + 0.05 * torch.randn(dim), dim=-1)  # and line 2 a shade nearer the readout
+    return keys
+
+
+def test_zero_gates_leave_the_hop_as_it_was():
+    keys, mem = hop_story(), EpisodicMemory(32, 48, "exact")
+    with_words = HopReader(32, hops=2, update="mapped", match="words")
+    plain = HopReader(32, hops=2, update="mapped", match="none")
+    plain.load_state_dict({k: v for k, v in with_words.state_dict().items() if not k.startswith("match_gates.")})
+    m, query = match([STORY], ["Where is the harmonica?"]), torch.randn(1, 32)
+    assert torch.equal(with_words(mem, mem.write(keys), keys, torch.tensor([5]), query, m).logits,
+                       plain(mem, mem.write(keys), keys, torch.tensor([5]), query).logits)
+    with pytest.raises(ValueError):
+        with_words(mem, mem.write(keys), keys, torch.tensor([5]), query)
+
+
+def test_shared_words_take_the_second_hop_to_the_holders_line_when_the_nearest_line_is_someone_elses():
+    keys, mem = hop_story(), EpisodicMemory(32, 48, "exact")
+    reader = HopReader(32, hops=2, update="mapped", order="none", match="words")
+    with torch.no_grad():
+        reader.hop_map.weight.copy_(torch.outer(keys[0, 2], keys[0, 1]) * 10)  # the object's line -> a move line
+    m = match([STORY], ["Where is the harmonica?"])
+    args = (mem, mem.write(keys), keys, torch.tensor([5]), keys[:, 1], m)
+    assert reader(*args, hard=True).lines[0].tolist() == [1, 2]  # nearest: Mary's move, the wrong person
+    with torch.no_grad():
+        reader.match_gates.bias.copy_(torch.tensor([0.0, 20.0]))  # g_p: follow the previous line's words
+    assert reader(*args, hard=True).lines[0].tolist() == [1, 4]

@@ -105,7 +105,7 @@ def test_shared_words_are_on_for_a_new_model_and_change_its_hops_once_their_gate
     before = model.answer_question(STORY, question).hops
     assert before[0] != 1  # untrained, the first hop takes one of Mary's lines
     with torch.no_grad():
-        model.hop.match_gates.bias.copy_(torch.tensor([-50.0, 0.0]))  # g_q < 0: away from lines naming Mary
+        model.hop.match_gates.bias.copy_(torch.tensor([-50.0, 0.0, 0.0]))  # away from lines naming Mary
     try:
         assert model.answer_question(STORY, question).hops[0] == 1
     finally:

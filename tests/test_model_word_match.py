@@ -22,35 +22,39 @@ def test_words_are_lowercase_runs_of_letters_and_digits():
     assert words("VAR QWXZT = VAR ABC12") == {"var", "qwxzt", "abc12"}
 
 
-def test_a_rare_word_weighs_more_than_a_common_one_and_a_word_in_every_line_almost_nothing():
+def test_at_the_first_hop_a_rare_question_word_weighs_more_than_a_common_one():
     m = match([STORY], ["Where is the harmonica?"])
     n = len(STORY)
     harmonica = math.log((n + 1) / 1) / math.log(n + 1)  # in one line: weight 1
-    the = math.log((n + 1) / n) / math.log(n + 1)  # in every line
-    assert m.question[0].tolist() == pytest.approx([the, harmonica + the, the, the, the])
-    assert the < 0.12
+    the = math.log((n + 1) / n) / math.log(n + 1)  # in every line: almost nothing
+    new, both, previous = m.matches(None, (1, n))
+    assert new[0].tolist() == pytest.approx([the, harmonica + the, the, the, the])
+    assert the < 0.12 and (both == 0).all() and (previous == 0).all()
 
 
-def test_the_previous_hops_line_matches_the_lines_sharing_its_words_never_itself():
-    m = match([STORY], ["Where is the harmonica?"])
-    previous = F.one_hot(torch.tensor([1]), len(STORY)).float()  # "Zelda picked up the harmonica there."
-    bias = m.previous(previous)[0]
-    assert bias[1] == 0  # not itself
-    zelda_lines, mary_lines = bias[[3, 4]], bias[[0, 2]]
-    assert (zelda_lines > mary_lines.max()).all()  # "zelda" is shared; with Mary's lines only "the"
+def test_later_hops_split_the_words_by_question_and_previous_line_and_a_line_never_matches_itself():
+    story = STORY + ["Zelda dropped the harmonica."]
+    m = match([story], ["Where was the harmonica before the scullery?"])
+    after_take = F.one_hot(torch.tensor([1]), len(story)).float()  # "Zelda picked up the harmonica there."
+    new, both, previous = (term[0] for term in m.matches(after_take, (1, len(story))))
+    assert new[3] > new[[0, 2, 4]].max()  # "scullery": asked, not in the previous line
+    assert both[5] > both[[0, 2, 3, 4]].max()  # "harmonica": asked and in the previous line
+    assert (previous[[3, 4, 5]] > previous[[0, 2]].max()).all()  # "zelda": only in the previous line
+    assert both[1] == 0 and previous[1] == 0  # not itself
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_sparse_previous_match_equals_the_line_by_line_reference(seed):
+def test_sparse_matches_equal_the_line_by_line_reference(seed):
     torch.manual_seed(seed)
     stories = [STORY, STORY[2:], ["VAR AB = 5", "VAR CD = VAR AB", "VAR EF = VAR CD"]]
     m = match(stories, ["Where is Zelda?", "Where is Mary?", "Which variables are 5?"], n=6)
     attention = torch.rand(3, 6)
     attention[1, 3:] = 0  # padding holds no weight
     attention[2, 3:] = 0
-    assert torch.allclose(m.previous(attention), m.previous_reference(attention), atol=1e-6)
-    # padding rows hold no words, so they never get a bonus
-    assert (m.previous(attention)[2, 3:] == 0).all() and (m.question[1, 3:] == 0).all()
+    attention = attention / attention.sum(-1, keepdim=True)
+    fast = m.matches(attention, (3, 6))
+    assert torch.allclose(fast, m.matches_reference(attention, (3, 6)), atol=1e-6)
+    assert (fast[:, 2, 3:] == 0).all()  # padding rows hold no words, so they never get a bonus
 
 
 def hop_story(dim=32):
@@ -83,5 +87,5 @@ def test_shared_words_take_the_second_hop_to_the_holders_line_when_the_nearest_l
     args = (mem, mem.write(keys), keys, torch.tensor([5]), keys[:, 1], m)
     assert reader(*args, hard=True).lines[0].tolist() == [1, 2]  # nearest: Mary's move, the wrong person
     with torch.no_grad():
-        reader.match_gates.bias.copy_(torch.tensor([0.0, 20.0]))  # g_p: follow the previous line's words
+        reader.match_gates.bias.copy_(torch.tensor([0.0, 0.0, 20.0]))  # follow the previous line's own words
     assert reader(*args, hard=True).lines[0].tolist() == [1, 4]

@@ -38,10 +38,12 @@ Without it the hop takes the holder's move nearest the previous line, either sid
 suite's misses). `none` is the paper's hop, and what checkpoints from before it load as.
 
 Shared words (config `hop_match`, open; default `words`): each hop's logits also get
-    l_t,i += g_q match(question, i) + g_p match(line j of hop t-1, i),   (g_q, g_p) = G [q_0 ; z~_j]
-(word_match.py: the idf-weighted words two lines share; G starts at zero). The latents find the kind of
-line a hop needs; a shared word finds whose line it is, for names training never saw: the holder
-of the object at qa2's second hop, the named place at qa3's, the next variable of a vt chain.
+    l_t,i += g . (new_i, both_i, previous_i),   g = G [q_0 ; z~_j]   (3 gates; G starts at zero)
+the idf-weighted words line i shares with the question but not the previous hop's line j, with both,
+and with j but not the question (word_match.py). The latents find the kind of line a hop needs; a
+shared word finds whose line it is, for names training never saw: the holder of the object at qa2's
+second hop (previous, and not the object's other lines: both), the named place at qa3's (new), the
+next variable of a vt chain (previous).
 `none` is without it, and what checkpoints from before it load as.
 
 Nearest line, hard or soft (config `select`, open): argmax over the logits is the paper's mapping and
@@ -62,7 +64,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .memory import EpisodicMemory, Memory
-from .word_match import WordMatch
+from .word_match import TERMS, WordMatch
 
 UPDATES = ("line", "mapped", "readout")
 ORDERS = ("relative", "none")
@@ -120,7 +122,7 @@ class HopReader(nn.Module):
         else:
             self.order = None
         if match == "words":
-            self.match_gates = nn.Linear(2 * dim, 2)  # (g_q, g_p) from [q_0 ; previous hop's line]
+            self.match_gates = nn.Linear(2 * dim, len(TERMS))  # gates from [q_0 ; previous hop's line]
             nn.init.zeros_(self.match_gates.weight)
             nn.init.zeros_(self.match_gates.bias)
         else:
@@ -142,11 +144,8 @@ class HopReader(nn.Module):
         """Shared-word bias [B, N]: q0 [B, C] the hops' first query; previous [B, N] the previous hop's
         line weights (None at the first hop)."""
         line = torch.zeros_like(q0) if previous is None else torch.einsum("bn,bnc->bc", previous, keys)
-        g_q, g_p = self.match_gates(torch.cat([q0, line], -1)).unbind(-1)  # each [B]
-        bias = g_q[:, None] * words.question
-        if previous is not None:
-            bias = bias + g_p[:, None] * words.previous(previous)
-        return bias
+        gates = self.match_gates(torch.cat([q0, line], -1))  # [B, 3]
+        return torch.einsum("kbn,bk->bn", words.matches(previous, keys.shape[:2]), gates)
 
     def nearest(self, r: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """Nearest-line logits beta * cos(r, z~_i): r [B, C], keys [B, N, C] unit rows, pad [B, N] -> [B, N]."""

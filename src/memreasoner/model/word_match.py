@@ -1,19 +1,23 @@
-"""Part of step 5 (hops): which written lines share a word with the question or with the previous hop's line.
+"""Part of step 5 (hops): the words a written line shares with the question and with the previous hop's line.
 
 A line latent says what kind of line it is ("someone went somewhere") far better than *who* it is about:
 MiniLM gives two unseen names nearly the same direction, so a hop that must follow the holder of an
 object, or a variable from one statement to the next, can land on somebody else's line. A shared word
-says it exactly, for any word, seen in training or not. So each hop may add to its nearest-line logits
+says it exactly, for any word, seen in training or not. Each hop may add to its nearest-line logits
+three matches, each with a learned gate (hops.py):
 
-    l_t,i += g_q * match(question, line i) + g_p * match(line j of hop t-1, line i)      (hops.py)
+    new       the question's words that the previous hop's line does not hold  (qa3's second hop: "kitchen")
+    both      the words question and previous line share                        (qa2's second hop: the object,
+                                                                                  whose other lines are wrong)
+    previous  the previous line's words that the question does not hold         (the holder's name; vt's next variable)
 
-    match(x, i) = sum over words w in both x and line i of  idf(w),   idf(w) = log((N + 1) / df(w)) / log(N + 1)
+    match(words, i) = sum over w in words and in line i of idf(w),   idf(w) = log((N + 1) / df(w)) / log(N + 1)
 
 with df(w) the number of the story's N written lines holding w: a word in every line ("the", "went",
-"VAR") counts for almost nothing, a name in a few lines for much, and dividing by log(N + 1) keeps the scale
-the same for a 10-line story and a 128-line haystack. The gates g are learned from the question and the
-previous hop's line (hops.py), so each task learns which matches matter at which hop. A line never
-matches itself (the previous hop's own line gets no bonus for being itself).
+"VAR") counts for almost nothing, a name in a few lines for much, and dividing by log(N + 1) keeps the
+scale the same for a 10-line story and a 128-line haystack. At the first hop there is no previous
+line: `new` is the whole question and the other two are zero. A line never matches itself: what the
+previous line's words add to line i leaves out line i's own share of the previous hop's weight.
 
 Words are lowercase runs of letters and digits: "kitchen." matches "kitchen", "living room" is two words.
 """
@@ -34,20 +38,21 @@ def words(text: str) -> frozenset[str]:
     return frozenset(WORD.findall(text.lower()))
 
 
+TERMS = ("new", "both", "previous")  # the rows of WordMatch.matches
+
+
 @dataclass
 class WordMatch:
     """The batch's line-word incidence as one sparse matrix, stories side by side.
 
     bags     [B*N, W] sparse, 1 where line i of story b (row b*N + i) holds word column w
     weights  [W] idf of each column (a column is one word of one story)
-    question [B, N] match(question, line)
-    itself   [B, N] match(line, line): what a line would add for matching itself
+    asked    [W] 1 where the column's word is in its story's question
     """
 
     bags: torch.Tensor
     weights: torch.Tensor
-    question: torch.Tensor
-    itself: torch.Tensor
+    asked: torch.Tensor
 
     @classmethod
     def build(cls, stories: list[list[frozenset[str]]], questions: list[frozenset[str]], n: int,
@@ -55,8 +60,8 @@ class WordMatch:
         """stories: B lists of each written line's words (in memory order); questions: B word sets; n: padded length.
 
         Only words that can match count: those in two or more of a story's lines, or in its question."""
-        rows, cols, weights, question_cols = [], [], [], []
-        for b, (lines, asked) in enumerate(zip(stories, questions)):
+        rows, cols, weights, asked = [], [], [], []
+        for b, (lines, question) in enumerate(zip(stories, questions)):
             df: dict[str, int] = {}
             for line in lines:
                 for w in line:
@@ -64,42 +69,52 @@ class WordMatch:
             norm = math.log(len(lines) + 1)
             column = {}
             for w, count in df.items():
-                if count > 1 or w in asked:
+                if count > 1 or w in question:
                     column[w] = len(weights)
                     weights.append(math.log((len(lines) + 1) / count) / norm)
-                    if w in asked:
-                        question_cols.append(column[w])
+                    asked.append(float(w in question))
             for i, line in enumerate(lines):
                 for w in line:
                     if w in column:
                         rows.append(b * n + i)
                         cols.append(column[w])
-        B, W = len(stories), len(weights)
         bags = torch.sparse_coo_tensor(torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1),
-                                       torch.ones(len(rows)), (B * n, W),
+                                       torch.ones(len(rows)), (len(stories) * n, len(weights)),
                                        check_invariants=True).coalesce().to(device)
-        idf = torch.tensor(weights, dtype=torch.float32, device=device)
-        asked = torch.zeros(W, device=device)
-        asked[question_cols] = 1.0
-        question = torch.sparse.mm(bags, (idf * asked)[:, None]).view(B, n)
-        itself = torch.sparse.mm(bags, idf[:, None]).view(B, n)
-        return cls(bags, idf, question, itself)
+        return cls(bags, torch.tensor(weights, device=device), torch.tensor(asked, device=device))
 
-    def previous(self, attention: torch.Tensor) -> torch.Tensor:
-        """attention [B, N] over the previous hop's lines -> [B, N] its (weighted) match with every other line."""
-        B, n = attention.shape
-        flat = attention.reshape(B * n, 1).to(self.weights.dtype)
-        shared = torch.sparse.mm(self.bags.t(), flat)[:, 0] * self.weights  # [W] each word's weight in the previous line
-        return torch.sparse.mm(self.bags, shared[:, None]).view(B, n) - attention * self.itself
+    def _lines(self, column_weights: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        """[W] weight per word column -> [B, N] each line's sum over the words it holds."""
+        return torch.sparse.mm(self.bags, column_weights[:, None]).view(shape)
 
-    def previous_reference(self, attention: torch.Tensor) -> torch.Tensor:
-        """The same as `previous`, spelled out line by line (the readable twin the tests hold it equal to)."""
-        B, n = attention.shape
-        dense = self.bags.to_dense().view(B, n, -1)  # [B, N, W]
-        out = torch.zeros(B, n)
+    def matches(self, previous: torch.Tensor | None, shape: tuple[int, int]) -> torch.Tensor:
+        """previous: [B, N] the previous hop's line weights (None at the first hop) -> [3, B, N], one row per TERMS."""
+        question = self._lines(self.weights * self.asked, shape)
+        if previous is None:
+            zero = torch.zeros_like(question)
+            return torch.stack([question, zero, zero])
+        B, n = shape
+        held = torch.sparse.mm(self.bags.t(), previous.reshape(B * n, 1).to(self.weights.dtype))[:, 0]  # [W]
+        own_asked, own_rest = question, self._lines(self.weights * (1 - self.asked), shape)  # [B, N] each
+        new = self._lines(self.weights * self.asked * (1 - held), shape)
+        both = self._lines(self.weights * self.asked * held, shape) - previous * own_asked
+        rest = self._lines(self.weights * (1 - self.asked) * held, shape) - previous * own_rest
+        return torch.stack([new, both, rest])
+
+    def matches_reference(self, previous: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        """The same as `matches` (after the first hop), spelled out line by line: the readable twin the tests
+        hold it equal to."""
+        B, n = shape
+        bag = self.bags.to_dense().view(B, n, -1)  # [B, N, W]
+        out = torch.zeros(3, B, n)
         for b in range(B):
             for i in range(n):
-                for j in range(n):
-                    if i != j:
-                        out[b, i] += attention[b, j] * (dense[b, i] * dense[b, j] * self.weights).sum()
+                held = sum(previous[b, j] * bag[b, j] for j in range(n))  # how much each word is in the previous line
+                held_by_others = held - previous[b, i] * bag[b, i]  # ... leaving line i's own share out
+                for w in range(bag.shape[-1]):
+                    if bag[b, i, w]:
+                        idf, q = self.weights[w], self.asked[w]
+                        out[0, b, i] += idf * q * (1 - held[w])
+                        out[1, b, i] += idf * q * held_by_others[w]
+                        out[2, b, i] += idf * (1 - q) * held_by_others[w]
         return out

@@ -85,16 +85,19 @@ def equally_similar_story(dim=32):
     return keys
 
 
+@pytest.mark.parametrize("order", ["rank", "relative"])
 @pytest.mark.parametrize("side, expected", [("before", 1), ("after", 5)])
-def test_order_bias_picks_the_side_the_previous_line_calls_for(side, expected):
+def test_order_bias_picks_the_side_the_previous_line_calls_for(side, expected, order):
     keys = equally_similar_story()
     mem = EpisodicMemory(32, 48, "exact")
-    reader = HopReader(32, hops=2, update="mapped", match="none")
+    reader = HopReader(32, hops=2, update="mapped", match="none", order=order)
     with torch.no_grad():
         reader.hop_map.weight.copy_(torch.outer(keys[0, 1], keys[0, 3]) * 10)  # line 3 -> lines 1 and 5 alike
         reader.order.weight.zero_()
-        # (a_0, a_1, b_0, b_1): the previous line (3) says "before" or "after", via a weight on its latent
-        reader.order.weight[2 if side == "before" else 0] = 20 * keys[0, 3]
+        # a_0 or b_0 (rows 0 and 3 of rank's gates, 0 and 2 of relative's): the previous line (3) says
+        # "before" or "after", via a weight on its latent
+        b0 = 3 if order == "rank" else 2
+        reader.order.weight[b0 if side == "before" else 0] = 20 * keys[0, 3]
     out = reader(mem, mem.write(keys), keys, torch.tensor([7]), keys[:, 3], hard=True)
     assert out.lines[0].tolist() == [3, expected]
 
@@ -103,10 +106,36 @@ def test_order_bias_slope_prefers_the_latest_line_after():
     mem = EpisodicMemory(32, 48, "exact")
     keys = equally_similar_story()
     keys[0, 6] = keys[0, 5]  # two equally good lines after the previous one
-    reader = HopReader(32, hops=2, update="mapped", match="none")
+    reader = HopReader(32, hops=2, update="mapped", match="none", order="relative")
     with torch.no_grad():
         reader.hop_map.weight.copy_(torch.outer(keys[0, 5], keys[0, 3]) * 10)
         reader.order.weight.zero_()
         reader.order.bias.copy_(torch.tensor([0.0, 5.0, 0.0, 0.0]))  # a_1 > 0: further after is better
     out = reader(mem, mem.write(keys), keys, torch.tensor([7]), keys[:, 3], hard=True)
     assert out.lines[0].tolist() == [3, 6]
+
+
+def candidates_story(n=40, dim=32):
+    """Line 20 is the previous hop's; lines 3, 12, 27 and 38 are equally good candidates for the next."""
+    torch.manual_seed(2)
+    keys = F.normalize(torch.randn(1, n, dim), dim=-1)
+    twin = F.normalize(torch.randn(dim), dim=-1)
+    for i in (3, 12, 27, 38):
+        keys[0, i] = twin
+    return keys, twin
+
+
+@pytest.mark.parametrize("gates, expected", [
+    ((0.0, 0.0, 0.0, 5.0, -5.0, 0.0), 12),  # before, none between: the latest candidate before it
+    ((5.0, 0.0, -5.0, 0.0, 0.0, 0.0), 38),  # after, none beyond: the latest candidate of all
+    ((5.0, -5.0, 0.0, 0.0, 0.0, 0.0), 27),  # after, none between: the first candidate after it
+])
+def test_rank_order_counts_candidates_not_lines(gates, expected):
+    keys, twin = candidates_story()
+    mem = EpisodicMemory(32, 64, "exact")
+    reader = HopReader(32, hops=2, update="mapped", match="none", order="rank")
+    with torch.no_grad():
+        reader.hop_map.weight.copy_(torch.outer(twin, keys[0, 20]) * 10)  # line 20 -> the four candidates alike
+        reader.order.bias.copy_(torch.tensor(gates))
+    out = reader(mem, mem.write(keys), keys, torch.tensor([40]), keys[:, 20], hard=True)
+    assert out.lines[0].tolist() == [20, expected]

@@ -28,14 +28,21 @@ line it came from, which barring revisits prevents (README: unseen answers). An 
 cannot change: a right second hop never lands on the first hop's line. Training's soft attention has no single chosen line
 and its hops never need one twice, so training is the same either way.
 
-Order between hops (config `hop_order`, open; default `relative`): a later hop's logits get a bias by
-where each line lies relative to the previous hop's line j, set by what that line says:
-    l_t,i += a_0 + a_1 (i - j)/10   for i after j,     b_0 + b_1 (j - i)/10   for i before j,
-    (a_0, a_1, b_0, b_1) = W z~_j   (W starts at zero: no bias).
-Cosine similarity finds the holder's moves; which of them answers is a matter of order: after "put
-down the milk" the holder's last move *before* it, after "took the milk" the holder's last move of all.
-Without it the hop takes the holder's move nearest the previous line, either side (the generalization
-suite's misses). `none` is the paper's hop, and what checkpoints from before it load as.
+Order between hops (config `hop_order`, open; default `rank`): a later hop's logits get a bias by
+where each line lies relative to the previous hop's line j, set by what that line says. Cosine
+similarity and shared words find the holder's moves; which of them answers is a matter of order:
+after "put down the milk" the holder's last move *before* it, after "took the milk" the holder's last
+move of all.
+  rank      (default) counted in candidates, not lines: with p_k = exp(l_t,k - max l_t) (1 for the
+            best line, near 0 for lines far below it; no gradient),
+                l_t,i += a_0 + a_in (p between j and i) + a_out (p beyond i)    for i after j,
+                         b_0 + b_in (p between i and j) + b_out (p beyond i)    for i before j,
+            (a_0, a_in, a_out, b_0, b_in, b_out) = W z~_j (W starts at zero: no bias). "The latest
+            move before the drop" is the candidate with none between it and j, "the latest move of
+            all" the one with none beyond it, however many other lines lie between.
+  relative  distance in lines: a_0 + a_1 (i - j)/10 after j, b_0 + b_1 (j - i)/10 before; a story with
+            more events between the facts than training's moves the hop to the wrong move.
+  none      the paper's hop, and what checkpoints from before the order bias load as.
 
 Shared words (config `hop_match`, open; default `words`): each hop's logits also get
     l_t,i += g . (new_i, both_i, previous_i),   g = G [q_0 ; z~_j]   (3 gates; G starts at zero)
@@ -67,7 +74,7 @@ from .memory import EpisodicMemory, Memory
 from .word_match import TERMS, WordMatch
 
 UPDATES = ("line", "mapped", "readout")
-ORDERS = ("relative", "none")
+ORDERS = ("rank", "relative", "none")
 MATCHES = ("words", "none")
 ORDER_SCALE = 10.0  # lines per unit of relative distance in the order bias
 SELECTS = ("soft", "straight")
@@ -96,7 +103,7 @@ class HopResult:
 class HopReader(nn.Module):
     def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
-                 order: str = "relative", match: str = "words"):
+                 order: str = "rank", match: str = "words"):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -115,12 +122,12 @@ class HopReader(nn.Module):
             self.hop_map = nn.Linear(dim, dim, bias=False)
             nn.init.eye_(self.hop_map.weight)
         self.log_beta = nn.Parameter(torch.tensor(math.log(beta)))
-        if order == "relative":
-            self.order = nn.Linear(dim, 4)  # (a_0, a_1, b_0, b_1) from the previous hop's line
+        self.order_kind = order
+        self.order = None
+        if order != "none":  # (a_0, a_in, a_out, b_0, b_in, b_out) or (a_0, a_1, b_0, b_1) from the previous hop's line
+            self.order = nn.Linear(dim, 6 if order == "rank" else 4)
             nn.init.zeros_(self.order.weight)
             nn.init.zeros_(self.order.bias)
-        else:
-            self.order = None
         if match == "words":
             self.match_gates = nn.Linear(2 * dim, len(TERMS))  # gates from [q_0 ; previous hop's line]
             nn.init.zeros_(self.match_gates.weight)
@@ -128,15 +135,25 @@ class HopReader(nn.Module):
         else:
             self.match_gates = None
 
-    def order_bias(self, previous: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """previous: [B, N] the previous hop's line weights (one-hot at inference); keys [B, N, C] -> [B, N]."""
+    def order_bias(self, previous: torch.Tensor, keys: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """previous: [B, N] the previous hop's line weights (one-hot at inference); keys [B, N, C];
+        logits [B, N] this hop's logits so far (what makes a line a candidate) -> [B, N]."""
         N = keys.shape[1]
-        a0, a1, b0, b1 = self.order(torch.einsum("bn,bnc->bc", previous, keys)).unbind(-1)  # each [B]
-        pos = torch.arange(N, device=keys.device, dtype=keys.dtype)
-        d = (pos[:, None] - pos[None, :]) / ORDER_SCALE  # [N(i), N(j)] distance of line i after line j
-        after, before = (d > 0).to(keys.dtype), (d < 0).to(keys.dtype)
-        bias = (after[None] * (a0[:, None, None] + a1[:, None, None] * d)
-                + before[None] * (b0[:, None, None] - b1[:, None, None] * d))  # [B, N(i), N(j)]
+        gates = self.order(torch.einsum("bn,bnc->bc", previous, keys))[:, :, None, None]  # [B, 6 or 4, 1, 1]
+        pos = torch.arange(N, device=keys.device)
+        after = (pos[:, None] > pos[None, :]).to(keys.dtype)  # [N(i), N(j)]: line i after line j
+        before = (pos[:, None] < pos[None, :]).to(keys.dtype)
+        if self.order_kind == "relative":
+            d = (pos[:, None] - pos[None, :]).to(keys.dtype) / ORDER_SCALE  # distance of line i after line j
+            a0, a1, b0, b1 = gates.unbind(1)
+            bias = after * (a0 + a1 * d) + before * (b0 - b1 * d)  # [B, N(i), N(j)]
+        else:
+            p = (logits - logits.max(-1, keepdim=True).values).exp().detach()  # [B, N] candidates (0 on padding)
+            c = p.cumsum(-1)
+            ci, cj, pi, pj = c[:, :, None], c[:, None, :], p[:, :, None], p[:, None, :]
+            a0, a_in, a_out, b0, b_in, b_out = gates.unbind(1)
+            bias = (after * (a0 + a_in * (ci - pi - cj) + a_out * (c[:, -1, None, None] - ci))  # i > j
+                    + before * (b0 + b_in * (cj - pj - ci) + b_out * (ci - pi)))  # i < j
         return torch.einsum("bij,bj->bi", bias, previous)
 
     def match_bias(self, words: WordMatch, q0: torch.Tensor, previous: torch.Tensor | None,
@@ -170,10 +187,10 @@ class HopReader(nn.Module):
         for t in range(self.hops):
             r = memory.read(written, q)  # [B, C]
             lt = self.nearest(r, keys, pad)
-            if t and self.order is not None:
-                lt = lt + self.order_bias(attention[-1], keys)
             if self.match_gates is not None:
                 lt = lt + self.match_bias(words, q0, attention[-1] if t else None, keys)
+            if t and self.order is not None:
+                lt = lt + self.order_bias(attention[-1], keys, lt)
             if hard and not self.revisit:
                 lt = lt.masked_fill(chosen, float("-inf"))
             soft = lt.softmax(-1)

@@ -77,8 +77,9 @@ class MemReasonerConfig:
     select: str = setting("soft", "training stand-in for the argmax line (inference always takes the argmax)",
                           choices=SELECTS)
     beta: float = setting(10.0, "initial inverse temperature of the nearest-line softmax (learned)")
-    hop_order: str = setting("relative", "bias of a later hop by where a line lies relative to the previous hop's "
-                                         "line, set by what that line says (hops.py)", choices=ORDERS)
+    hop_order: str = setting("rank", "bias of a later hop by where a line lies relative to the previous hop's "
+                                     "line, set by what that line says: counted in candidate lines (rank) or "
+                                     "in lines (relative) (hops.py)", choices=ORDERS)
     hop_match: str = setting("words", "add to each hop's logits the rare words a line shares with the question and "
                                       "with the previous hop's line, with learned gates (word_match.py)",
                              choices=MATCHES)

@@ -71,7 +71,7 @@ def test_straight_through_forward_is_the_argmax_line():
 def test_order_bias_starts_at_zero_and_equals_the_plain_hop():
     mem, reader, keys, lengths, written = setup()
     plain = HopReader(32, hops=2, update="mapped", order="none", match="none")
-    plain.load_state_dict({k: v for k, v in reader.state_dict().items() if not k.startswith("order.")})
+    plain.load_state_dict({k: v for k, v in reader.state_dict().items() if not k.startswith(("order.", "candidate", "first_order."))})
     query = torch.randn(2, 32)
     assert torch.equal(reader(mem, written, keys, lengths, query).logits, plain(mem, written, keys, lengths, query).logits)
 
@@ -139,3 +139,15 @@ def test_rank_order_counts_candidates_not_lines(gates, expected):
         reader.order.bias.copy_(torch.tensor(gates))
     out = reader(mem, mem.write(keys), keys, torch.tensor([40]), keys[:, 20], hard=True)
     assert out.lines[0].tolist() == [20, expected]
+
+
+def test_rank_order_at_the_first_hop_takes_the_latest_candidate():
+    keys, twin = candidates_story()
+    mem = EpisodicMemory(32, 64, "exact")
+    reader = HopReader(32, hops=1, update="mapped", match="none", order="rank")
+    out = reader(mem, mem.write(keys), keys, torch.tensor([40]), twin[None], hard=True)
+    assert out.lines[0].tolist() != [38]  # the four candidates tie; the plain hop takes any of them
+    with torch.no_grad():
+        reader.first_order.bias.fill_(-5.0)  # every candidate after a line counts against it
+    out = reader(mem, mem.write(keys), keys, torch.tensor([40]), twin[None], hard=True)
+    assert out.lines[0].tolist() == [38]

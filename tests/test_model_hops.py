@@ -151,3 +151,15 @@ def test_rank_order_at_the_first_hop_takes_the_latest_candidate():
         reader.first_order.bias.fill_(-5.0)  # every candidate after a line counts against it
     out = reader(mem, mem.write(keys), keys, torch.tensor([40]), twin[None], hard=True)
     assert out.lines[0].tolist() == [38]
+
+
+def test_rank_order_trains_on_padded_stories_without_nan():
+    mem, reader, keys, lengths, written = setup(update="line")
+    reader = HopReader(32, hops=2, update="line", match="none", order="rank")
+    with torch.no_grad():  # open the order gates, so the candidates count
+        reader.order.bias.fill_(1.0)
+        reader.first_order.bias.fill_(-1.0)
+    out = reader(mem, written, keys, lengths, torch.randn(2, 32, requires_grad=True))
+    out.attention[:, -1].max(-1).values.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in reader.parameters() if p.grad is not None)
+    assert torch.isfinite(reader.candidate.grad).all() and reader.candidate.grad.abs().sum() > 0

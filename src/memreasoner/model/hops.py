@@ -146,7 +146,8 @@ class HopReader(nn.Module):
 
     def candidates(self, logits: torch.Tensor) -> torch.Tensor:
         """[B, N] logits -> [B, N] how much each line is a candidate (0 on padding; rank order)."""
-        below = (logits - logits.max(-1, keepdim=True).values).detach()  # -inf on padding
+        below = (logits - logits.max(-1, keepdim=True).values).detach()
+        below = below.clamp(min=-1e4)  # padding's -inf would make kappa's gradient -inf * 0 = nan
         return torch.sigmoid(self.candidate[0].exp() * below + self.candidate[1])
 
     def latest_bias(self, q0: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

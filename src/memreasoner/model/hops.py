@@ -33,17 +33,13 @@ where each line lies relative to the previous hop's line j, set by what that lin
 similarity and shared words find the holder's moves; which of them answers is a matter of order:
 after "put down the milk" the holder's last move *before* it, after "took the milk" the holder's last
 move of all.
-  rank      (default) counted in candidates, not lines: with p_k = sigmoid(kappa (l_t,k - max l_t) + theta)
-            how much line k is a candidate (near 1 for the best lines, near 0 far below them; kappa and
-            theta learned, from 0.5 and 2, the logits themselves taken as given),
+  rank      (default) counted in candidates, not lines: with p_k = exp(l_t,k - max l_t) (1 for the
+            best line, near 0 for lines far below it; no gradient),
                 l_t,i += a_0 + a_in (p between j and i) + a_out (p beyond i)    for i after j,
                          b_0 + b_in (p between i and j) + b_out (p beyond i)    for i before j,
             (a_0, a_in, a_out, b_0, b_in, b_out) = W z~_j (W starts at zero: no bias). "The latest
             move before the drop" is the candidate with none between it and j, "the latest move of
-            all" the one with none beyond it, however many other lines lie between. The first hop
-            has no previous line; it counts from the end of the story instead,
-                l_0,i += w_last (p after i),   w_last = V q_0 (V starts at zero),
-            so "Mary's latest move" is the candidate with none after it.
+            all" the one with none beyond it, however many other lines lie between.
   relative  distance in lines: a_0 + a_1 (i - j)/10 after j, b_0 + b_1 (j - i)/10 before; a story with
             more events between the facts than training's moves the hop to the wrong move.
   none      the paper's hop, and what checkpoints from before the order bias load as.
@@ -132,28 +128,12 @@ class HopReader(nn.Module):
             self.order = nn.Linear(dim, 6 if order == "rank" else 4)
             nn.init.zeros_(self.order.weight)
             nn.init.zeros_(self.order.bias)
-        if order == "rank":  # which lines count as candidates (kappa, theta), and the first hop's w_last
-            self.candidate = nn.Parameter(torch.tensor([math.log(0.5), 2.0]))
-            self.first_order = nn.Linear(dim, 1)
-            nn.init.zeros_(self.first_order.weight)
-            nn.init.zeros_(self.first_order.bias)
         if match == "words":
             self.match_gates = nn.Linear(2 * dim, len(TERMS))  # gates from [q_0 ; previous hop's line]
             nn.init.zeros_(self.match_gates.weight)
             nn.init.zeros_(self.match_gates.bias)
         else:
             self.match_gates = None
-
-    def candidates(self, logits: torch.Tensor) -> torch.Tensor:
-        """[B, N] logits -> [B, N] how much each line is a candidate (0 on padding; rank order)."""
-        below = (logits - logits.max(-1, keepdim=True).values).detach()
-        below = below.clamp(min=-1e4)  # padding's -inf would make kappa's gradient -inf * 0 = nan
-        return torch.sigmoid(self.candidate[0].exp() * below + self.candidate[1])
-
-    def latest_bias(self, q0: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """The first hop's rank order: w_last times the candidates after each line. q0 [B, C] -> [B, N]."""
-        p = self.candidates(logits)
-        return self.first_order(q0) * (p.sum(-1, keepdim=True) - p.cumsum(-1))
 
     def order_bias(self, previous: torch.Tensor, keys: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """previous: [B, N] the previous hop's line weights (one-hot at inference); keys [B, N, C];
@@ -168,7 +148,7 @@ class HopReader(nn.Module):
             a0, a1, b0, b1 = gates.unbind(1)
             bias = after * (a0 + a1 * d) + before * (b0 - b1 * d)  # [B, N(i), N(j)]
         else:
-            p = self.candidates(logits)
+            p = (logits - logits.max(-1, keepdim=True).values).exp().detach()  # [B, N] candidates (0 on padding)
             c = p.cumsum(-1)
             ci, cj, pi, pj = c[:, :, None], c[:, None, :], p[:, :, None], p[:, None, :]
             a0, a_in, a_out, b0, b_in, b_out = gates.unbind(1)
@@ -211,8 +191,6 @@ class HopReader(nn.Module):
                 lt = lt + self.match_bias(words, q0, attention[-1] if t else None, keys)
             if t and self.order is not None:
                 lt = lt + self.order_bias(attention[-1], keys, lt)
-            elif self.order_kind == "rank":
-                lt = lt + self.latest_bias(q0, lt)
             if hard and not self.revisit:
                 lt = lt.masked_fill(chosen, float("-inf"))
             soft = lt.softmax(-1)

@@ -98,6 +98,7 @@ def test_short_vt_run_follows_every_chain_hop_on_held_out_chains(tmp_path):
     # Fresh chains of five random five-letter names: every name must be copied right, in chain order.
     assert metrics["n"] == 50 and metrics["supporting_facts_hit"] >= 0.9, metrics
     assert metrics["accuracy"] >= 0.5, metrics
+    assert "of 2 chain(s)" in metrics["train_data"]  # by default the queried chain and one other, interleaved
     model = MemReasoner.load(out)
     assert model.config.answer_from == "each" and model.config.hops == 5
     lines = ["VAR QWERT = 31337.", "The grass is green.", "VAR ASDFG = VAR QWERT.", "VAR ZXCVB = VAR ASDFG.",

@@ -81,14 +81,15 @@ from .train_data import Batch, TrainSet, held_out_questions, recent_lines, train
 # whose place answers; bAbI has only 1,000 qa3 training questions, so generated qa3 stories are added
 # and a tenth of the questions carry supporting-fact labels; a story trains on its last 64 lines (--window).
 # vt (RULER Variable Tracking) trains on generated bare chains of five statements (RULER's default:
-# four hops after the value), one hop per statement, every hop's line decoded (answer_from=each).
+# four hops after the value), one hop per statement, every hop's line decoded (answer_from=each); each
+# sample interleaves the queried chain with a second one, so the hops learn to follow the names.
 TASK_DEFAULTS = {
     "qa1": {"hops": 1, "sf_fraction": 0.0, "variant": "en", "steps": 400},
     "qa2": {"hops": 2, "sf_fraction": 0.1, "variant": "en-10k", "steps": 1500, "augment": 3000},
     "qa3": {"hops": 3, "sf_fraction": 0.1, "variant": "en", "steps": 1500, "augment": 1000, "window": 64},
     "qa4": {"hops": 1, "sf_fraction": 0.0, "variant": "en-10k", "steps": 800},
     "qa5": {"hops": 1, "sf_fraction": 0.1, "variant": "en-10k", "steps": 1600},
-    "vt": {"hops": 5, "sf_fraction": 0.01, "variant": None, "steps": 600, "answer_from": "each"},
+    "vt": {"hops": 5, "sf_fraction": 0.01, "variant": None, "steps": 600, "answer_from": "each", "chains": 2},
 }
 PER_TASK = ("hops", "answer_from")  # config fields whose flag defaults to the task's value
 NO_FLAG = ("first_pass",)  # --first-pass fits the static first pass; the field only switches it on
@@ -105,8 +106,8 @@ def add_arguments(group) -> None:
       "names and facts bAbI's habits do not show (default: the task's; 0 is the bAbI file alone, as the paper)")
     a("--window", type=int, default=None, metavar="N", help="train on each story's last N lines (where they hold its "
       "supporting facts): a batch costs as much as its longest story (default: the task's; 0 = whole stories)")
-    a("--chains", type=int, default=1, help="vt: chains per training sample, the queried one and distractor chains "
-      "interleaved with it (1: RULER's default test shape)")
+    a("--chains", type=int, default=None, help="vt: chains per training sample, the queried one and distractor chains "
+      "interleaved with it (default: 2 for vt, the queried chain and one other; RULER tests 1 by default)")
     a("--sf-fraction", type=float, default=None, help="fraction of questions with supporting-fact labels "
       "(default: the task's, e.g. 0 for qa1, 0.1 for qa2)")
     a("--order-weight", type=float, default=1.0, help="weight of the ordering (supporting-fact) loss")
@@ -210,6 +211,7 @@ class Plan:
     sf_fraction: float
     augment: int
     window: int
+    chains: int
 
 
 def plan(args, ranks: Ranks) -> Plan:
@@ -223,8 +225,11 @@ def plan(args, ranks: Ranks) -> Plan:
     window = args.window if args.window is not None else defaults.get("window", 0)
     if window < 0:
         raise InputError(f"--window takes a number of lines, not {window}")
+    if args.task != "vt" and args.chains is not None:
+        raise InputError("--chains is for vt (variable chains per training sample)")
+    chains = args.chains if args.chains is not None else defaults.get("chains", 1)
     return Plan(args.steps or defaults["steps"], args.variant or defaults["variant"], batch_size, sf_fraction, augment,
-                window)
+                window, chains)
 
 
 class Trainer:
@@ -330,7 +335,7 @@ def train(args, ranks: Ranks) -> int:
     model, state = start_model(args, ranks.device)
     steps = args.steps or (state["steps"] if state else settings.steps)  # a resumed run keeps its schedule
 
-    samples, train_source = training_questions(args, settings.variant, settings.augment)
+    samples, train_source = training_questions(args, settings.variant, settings.augment, settings.chains)
     if settings.window:
         samples = recent_lines(samples, settings.window)
     t0 = time.perf_counter()
@@ -346,7 +351,7 @@ def train(args, ranks: Ranks) -> int:
     ranks.start_equal(model)
 
     trainer = Trainer(model, args, ranks, steps, state)
-    test, test_source = held_out_questions(args, settings.variant)
+    test, test_source = held_out_questions(args, settings.variant, settings.chains)
     model.train()
     trainer.fit(data, test, settings.batch_size)
     if not ranks.main:

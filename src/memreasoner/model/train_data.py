@@ -123,19 +123,17 @@ class TrainSet:
         )
 
 
-def training_questions(args, variant: str | None, augment: int = 0) -> tuple[list[BabiSample], str]:
+def training_questions(args, variant: str | None, augment: int = 0, chains: int = 1) -> tuple[list[BabiSample], str]:
     """The training questions and where they come from: a bAbI train file (and --augment generated
     stories), or for vt generated bare chains."""
     if augment < 0:
         raise InputError(f"--augment takes a number of stories, not {augment}")
-    if args.task != "vt" and args.chains != 1:
-        raise InputError("--chains is for vt (variable chains per training sample)")
     if args.task == "vt":
         if args.babi or args.augment:
             raise InputError("vt trains on generated chains; --babi and --augment are for qa1 and qa2 "
                              "(--train-limit sets how many chains)")
         n = args.train_limit or VT_TRAIN_SAMPLES
-        return vt_questions(n, VT_TRAIN_SEED + args.seed, args.chains), f"{n} generated samples of {args.chains} chain(s)"
+        return vt_questions(n, VT_TRAIN_SEED + args.seed, chains), f"{n} generated samples of {chains} chain(s)"
     path = Path(args.babi) if args.babi else babi_file(args.task, "train", variant)
     samples = load_babi(path, args.task)[: args.train_limit]
     if not augment:
@@ -156,11 +154,11 @@ def recent_lines(samples: list[BabiSample], window: int) -> list[BabiSample]:
     return cut
 
 
-def held_out_questions(args, variant: str | None) -> tuple[list[BabiSample], str]:
+def held_out_questions(args, variant: str | None, chains: int = 1) -> tuple[list[BabiSample], str]:
     """What the model is scored on when training ends: the bAbI test split, or fresh vt chains."""
     if args.task == "vt":
         n = args.eval_limit or VT_HELD_OUT_SAMPLES
-        return vt_questions(n, VT_HELD_OUT_SEED + args.seed, args.chains), f"{n} generated samples of {args.chains} chain(s)"
+        return vt_questions(n, VT_HELD_OUT_SEED + args.seed, chains), f"{n} generated samples of {chains} chain(s)"
     path = babi_file(args.task, "test", variant)
     return load_babi(path, args.task)[: args.eval_limit], str(path)
 

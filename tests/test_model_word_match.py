@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from memreasoner.model.hops import HopReader
 from memreasoner.model.memory import EpisodicMemory
-from memreasoner.model.word_match import WordMatch, words
+from memreasoner.model.word_match import WordMatch, question_template_words, words
 
 STORY = ["Mary went to the kitchen.", "Zelda picked up the harmonica there.", "Mary went to the garden.",
          "Zelda went to the scullery.", "Zelda went to the living room."]
@@ -89,3 +89,8 @@ def test_shared_words_take_the_second_hop_to_the_holders_line_when_the_nearest_l
     with torch.no_grad():
         reader.match_gates.bias.copy_(torch.tensor([0.0, 0.0, 20.0]))  # follow the previous line's own words
     assert reader(*args, hard=True).lines[0].tolist() == [1, 4]
+
+
+def test_the_questions_template_words_are_those_in_half_of_them_or_more():
+    questions = ["Where is Mary?", "Where is John?", "Where is the apple?", "Where is Zelda?"]
+    assert question_template_words(questions) == ["is", "where"]  # names: a quarter each; "the": one in four

@@ -83,6 +83,7 @@ class MemReasonerConfig:
     hop_match: str = setting("words", "add to each hop's logits the rare words a line shares with the question and "
                                       "with the previous hop's line, with learned gates (word_match.py)",
                              choices=MATCHES)
+    match_skip: list = field(default_factory=list)  # the questions' template words, not matched (fitted; word_match.py)
     hop_revisit: bool = option(False, "may a later hop land on a line an earlier one chose (inference; hops.py)")
     # decoder (P: GPT-2 conditioned on the latent, Larimar-style)
     decoder: str = setting("", 'folder with pretrained GPT-2 weights; "" = the small config below, trained here')
@@ -222,6 +223,10 @@ class MemReasoner(nn.Module, Reader):
         self.config.relevance_templates = self.relevance.fit(train_latents, train_lines)
         self.config.relevance_bank = len(self.relevance.bank)
 
+    def question_words(self, question: str) -> frozenset[str]:
+        """The question's words that hops match: all but the task's question template (match_skip)."""
+        return words(question) - set(self.config.match_skip)
+
     def fit_first_pass(self, train_lines: list[str], embedder=None) -> None:
         """Fit the static first pass on the training lines; `embedder` defaults to the model2vec
         distillation of this model's encoder."""
@@ -287,7 +292,7 @@ class MemReasoner(nn.Module, Reader):
         if live:
             walk = self.read([stories[b] for b in live], zq[live], hard=True,
                              story_words=[[words(items[b][0][i]) for i in kept[b]] for b in live],
-                             question_words=[words(items[b][1]) for b in live]).walk
+                             question_words=[self.question_words(items[b][1]) for b in live]).walk
             # What is decoded: the last used hop's line of each story, or every hop's line (answer_from=each).
             rows = [(j, t) for j in range(len(live))
                     for t in (range(int(walk.used[j])) if self.config.answer_from == "each" else [int(walk.used[j]) - 1])]

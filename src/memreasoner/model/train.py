@@ -68,6 +68,7 @@ from .memreasoner import MemReasoner, MemReasonerConfig
 from .parallel import Ranks, launch
 from .pointer import CopySource
 from .train_data import Batch, TrainSet, held_out_questions, recent_lines, training_questions
+from .word_match import question_template_words
 
 # Per-task defaults: hop cap (open: 1 for qa1, 2 for qa2), SF fraction (P), training set and length.
 # qa1 is learned from the 1k set; qa2 overfits it and needs the 10k one, and trained on bAbI alone its
@@ -338,6 +339,8 @@ def train(args, ranks: Ranks) -> int:
     samples, train_source = training_questions(args, settings.variant, settings.augment, settings.chains)
     if settings.window:
         samples = recent_lines(samples, settings.window)
+    if state is None:  # the questions' template words, which the hops do not match (word_match.py)
+        model.config.match_skip = question_template_words([s.question for s in samples])
     t0 = time.perf_counter()
     data = TrainSet(samples, model, settings.sf_fraction, args.seed)
     if ranks.main:

@@ -20,6 +20,9 @@ line: `new` is the whole question and the other two are zero. A line never match
 previous line's words add to line i leaves out line i's own share of the previous hop's weight.
 
 Words are lowercase runs of letters and digits: "kitchen." matches "kitchen", "living room" is two words.
+A question's template words ("where", "is", "was", "before": in at least half the training questions,
+`question_template_words`, fitted when training) are not matched: no story line holds them, so
+training never sets their gate's weight, and in a haystack a book line with "is" would match.
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ WORD = re.compile(r"[a-z0-9]+")
 def words(text: str) -> frozenset[str]:
     """The distinct words of a line or question."""
     return frozenset(WORD.findall(text.lower()))
+
+
+def question_template_words(questions: list[str], share: float = 0.5) -> list[str]:
+    """The words in at least `share` of the questions (the task's question template), sorted."""
+    counts: dict[str, int] = {}
+    for q in questions:
+        for w in words(q):
+            counts[w] = counts.get(w, 0) + 1
+    return sorted(w for w, n in counts.items() if n >= share * len(questions))
 
 
 TERMS = ("new", "both", "previous")  # the rows of WordMatch.matches

@@ -64,7 +64,7 @@ class TrainSet:
             self.questions = model.encoder(questions)  # [Q, C]
         self.line_tokens = [model.decoder.line_tokens(t) for t in sentences]
         self.sentence_words = [words(t) for t in sentences]
-        self.model_question_words = model.question_words
+        self.question_words = {t: model.question_words(t) for t in questions}  # after match_skip is fitted
         self.samples = samples
         self.lines = [torch.tensor([self.sentence_id[t] for t in s.lines]) for s in samples]
         # One answer row per question (the last hop's), or one per hop whose parts the answer lists in order.
@@ -120,7 +120,7 @@ class TrainSet:
             facts=facts,
             line_ids=[[self.line_tokens[int(j)][1][:-1] for j in self.lines[i]] for i in idx],
             story_words=[[self.sentence_words[int(j)] for j in self.lines[i]] for i in idx],
-            question_words=[self.model_question_words(self.samples[i].question) for i in idx],
+            question_words=[self.question_words[self.samples[i].question] for i in idx],
         )
 
 

@@ -338,17 +338,27 @@ Joyce Judith Julia Julian Justin Karen Kate Keith Kenneth Laura Lawrence Leo Leo
 Lydia Margaret Marcus Martha Martin Matthew Maya Megan Melissa Michael Miriam Molly Nathan Neil Nicholas Nina Noah
 Norman Olivia Oscar Owen Patricia Patrick Paul Pauline Peter Philip Rachel Ralph Raymond Rebecca Richard Robert
 Roger Rose Ruth Samuel Sarah Sebastian Simon Sophia Stella Stephen Susan Sylvia Theodore Thomas Timothy Ursula
-Valerie Victor Vincent Violet Walter Wendy William Yvonne Zachary Zoe""".split())
+Valerie Victor Vincent Violet Walter Wendy William Yvonne Zachary Zoe
+Abdul Ada Aisha Akira Amara Ana Anders Arjun Astrid Ayumi Bjorn Carmen Chen Chiara Dario Dmitri Elena Emeka Esther
+Fatima Hamid Hiroshi Ingrid Jamal Javier Kenji Kofi Lars Leila Lena Luca Malik Mateo Mei Mohammed Nadia Niamh Nikolai
+Omar Pablo Priya Rahul Rosa Sakura Santiago Sven Tariq Wei Yara Yusuf Zainab""".split())
 VARIED_PLACES = tuple("""
 balcony barn basement bakery cabin cafeteria chapel classroom closet corridor courtyard den greenhouse gym
 laboratory laundry lobby lounge museum nursery orchard pantry parlor patio playroom sauna shed stable storeroom
-sunroom terrace theater tower vault veranda warehouse workshop yard""".split()) + (
+sunroom terrace theater tower vault veranda warehouse workshop yard
+airport arena bank beach bridge cafe canyon cathedral cave cinema cliff cottage desert dock factory farm field forest
+fortress glacier hill hotel island jungle lake lighthouse mall manor marina meadow mill monastery mountain palace
+pasture pier plaza pond ranch restaurant river school shipyard stadium supermarket swamp university valley vineyard
+volcano waterfall wharf zoo""".split()) + (
     # answers of two words, so the decoder learns to copy a phrase
-    "tool shed", "coffee shop", "bus stop", "front hall", "car park", "tea house", "ice rink", "gift shop")
+    "tool shed", "coffee shop", "bus stop", "front hall", "car park", "tea house", "ice rink", "gift shop",
+    "post office", "town hall", "art gallery", "bowling alley", "tennis court", "train depot", "pool hall", "flower shop")
 VARIED_OBJECTS = tuple("""
 anchor backpack basket blanket book bottle bucket camera candle clock compass cup drum feather flute guitar hammer
 helmet kettle key ladder lamp mirror notebook painting pillow radio ring rope saddle scarf shovel spoon telescope
-trumpet vase wallet whistle""".split())
+trumpet vase wallet whistle
+axe bell boot bowl brush chain coat crown dice envelope fork glove jar jacket kite lock map medal needle plate puzzle
+rake ribbon rug sack shield soap sock stamp tent ticket torch towel trophy wand watch wheel wrench""".split())
 
 
 def generate_babi(

@@ -77,10 +77,24 @@ def test_a_checkpoint_from_before_the_copy_decoder_loads_with_a_plain_decoder(tm
     old.save(tmp_path / "old")
     config_file = tmp_path / "old" / "config.json"
     config = json.loads(config_file.read_text())
-    del config["copy"]  # what such a checkpoint's config looks like
+    del config["copy"], config["copy_keys"]  # what such a checkpoint's config looks like
     config_file.write_text(json.dumps(config))
     loaded = MemReasoner.load(tmp_path / "old")
     assert loaded.config.copy is False and loaded.decoder.copier is None
+    assert loaded.answer_question(STORY, "Where is Mary?").text == old.answer_question(STORY, "Where is Mary?").text
+
+
+def test_a_checkpoint_from_before_closed_class_copy_keys_loads_with_shape_keys(tmp_path):
+    torch.manual_seed(0)
+    old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
+                                        copy_keys="shape", max_answer_tokens=3))
+    old.save(tmp_path / "old")
+    config_file = tmp_path / "old" / "config.json"
+    config = json.loads(config_file.read_text())
+    del config["copy_keys"]  # what such a checkpoint's config looks like
+    config_file.write_text(json.dumps(config))
+    loaded = MemReasoner.load(tmp_path / "old")  # its copy head's shape layer takes 6 features
+    assert loaded.config.copy_keys == "shape" and loaded.decoder.copier.shape.in_features == 6
     assert loaded.answer_question(STORY, "Where is Mary?").text == old.answer_question(STORY, "Where is Mary?").text
 
 

@@ -97,6 +97,9 @@ class MemReasonerConfig:
                               choices=ANSWER_FROM)
     copy: bool = setting(True, "(open) pointer-generator decoder that copies words from the chosen line (needed "
                                "for unseen answers; pointer.py)")
+    copy_keys: str = setting("words", "what the copy keys see of a token: its shape and which closed-class word "
+                                      "(the, to, of...) it is, the edges of answer phrases (words), or its shape "
+                                      "alone (shape) (pointer.py)", choices=("words", "shape"))
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
     iu: bool = option(True, "inference-time update: write only the relevant lines (--no-iu writes every line)")
     eta: int = option(128, "IU: lines kept for long inputs")
@@ -121,8 +124,9 @@ class MemReasonerConfig:
         if unknown:
             raise InputError(f"unknown MemReasoner config key(s): {', '.join(unknown)}", source)
         # Checkpoints from before the copy decoder have no "copy" key and a plain decoder; from before the
-        # order bias, no "hop_order" and none; from before shared words, no "hop_match" and none.
-        return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", **obj})
+        # order bias, no "hop_order" and none; from before shared words, no "hop_match" and none; from
+        # before closed-class words in the copy keys, no "copy_keys" and shape.
+        return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape", **obj})
 
 
 @dataclass
@@ -147,10 +151,12 @@ class MemReasoner(nn.Module, Reader):
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match)
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
-            self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config), copy=config.copy)
+            self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config), copy=config.copy,
+                                         copy_words=config.copy_keys == "words")
         else:
             small = small_gpt2_config(config.decoder_layers, config.decoder_dim, config.decoder_heads)
-            self.decoder = LatentDecoder(dim, small, pretrained=config.decoder, copy=config.copy)
+            self.decoder = LatentDecoder(dim, small, pretrained=config.decoder, copy=config.copy,
+                                         copy_words=config.copy_keys == "words")
             config.decoder_config = self.decoder.gpt2.config.to_dict()
         self.relevance = RelevanceFilter(dim, config.relevance, config.eta, config.relevance_margin,
                                          config.stream_lines, config.relevance_bank, config.relevance_templates)

@@ -10,10 +10,15 @@ At each output step t the decoder mixes two distributions over GPT-2 ids:
   g_t        a learned gate, sigmoid of the decoder state.
 
 Keys are built by role, not identity: a small BiGRU reads each line's tokens through their *shape*
-only (leading space, capitalised, alphabetic, digit, punctuation, sentence end) plus their position
+(leading space, capitalised, alphabetic, digit, punctuation, sentence end) plus their position
 from the start and from the end of the line. An unseen word ("cellar") therefore looks exactly like
 a seen one ("kitchen") in the same slot, and "the last word before the full stop" is found for both.
-No token embedding enters the keys, so nothing learned about the answer word itself is needed.
+No embedding of a content word enters the keys, so nothing learned about the answer word itself is
+needed. The one identity the keys do see (`words=True`, the default; MemReasonerConfig.copy_keys) is
+that of closed-class words, a fixed short list (the, to, of, is...): they bound an answer phrase.
+By shape alone " the" is just another lower-case word, so "to the living room." and "to the
+market." put the answer's first word at different distances from the end with nothing to tell
+which: the decoder copied "room" for "living room" and "the market" for "market".
 
 Multi-piece words are copied piece by piece through feedback: each input token of the decoder also
 gets the (projected) encoder state of the line position(s) it matches by id, so after emitting
@@ -34,19 +39,30 @@ from ..data.tokens import gpt2_encoding
 MAX_POSITION = 64  # longer lines share the last position embedding (at either end)
 MASKED = -1e9  # finite: a padded line (all masked) gets a uniform, zero-weighted attention, not NaN
 SENTENCE_END = {".", "?", "!"}
+# Closed-class English words (articles, possessives, prepositions, particles, conjunctions, auxiliaries,
+# pronouns): never an answer, often the edge of one. A token is one of them whatever its case or space.
+FUNCTION_WORDS = ("the", "a", "an", "this", "that", "these", "those", "his", "her", "its", "their", "my", "your",
+                  "our", "some", "to", "into", "in", "on", "onto", "at", "from", "of", "with", "by", "for", "towards",
+                  "toward", "back", "up", "down", "over", "under", "inside", "and", "or", "but", "then", "is", "was",
+                  "were", "are", "be", "has", "had", "have", "he", "she", "it", "they", "him", "them", "there")
 
 
-@functools.lru_cache(maxsize=1)
-def token_shapes() -> torch.Tensor:
-    """[50257, 6] float: the shape of every GPT-2 token, the only thing the copy keys see of it."""
+@functools.lru_cache(maxsize=2)
+def token_shapes(words: bool = True) -> torch.Tensor:
+    """[50257, 6 (+ len(FUNCTION_WORDS) with words)] float: the shape of every GPT-2 token (and which
+    closed-class word it is), the only thing the copy keys see of it."""
     encoding = gpt2_encoding()
-    rows = []
+    column = {w: 6 + k for k, w in enumerate(FUNCTION_WORDS)}
+    rows = torch.zeros(encoding.n_vocab, 6 + (len(FUNCTION_WORDS) if words else 0))
     for i in range(encoding.n_vocab):
         text = encoding.decode_single_token_bytes(i).decode("utf-8", errors="replace")
         word = text.strip()
-        rows.append((text[:1].isspace(), word[:1].isupper(), word.isalpha(), any(c.isdigit() for c in word),
-                     bool(word) and not any(c.isalnum() for c in word), word in SENTENCE_END))
-    return torch.tensor(rows, dtype=torch.float)
+        rows[i, :6] = torch.tensor((text[:1].isspace(), word[:1].isupper(), word.isalpha(),
+                                    any(c.isdigit() for c in word), bool(word) and not any(c.isalnum() for c in word),
+                                    word in SENTENCE_END))
+        if words and word.lower() in column:
+            rows[i, column[word.lower()]] = 1.0
+    return rows
 
 
 @dataclass
@@ -85,9 +101,9 @@ class Encoded:
 
 
 class CopyHead(nn.Module):
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, words: bool = True):
         super().__init__()
-        self.register_buffer("shapes", token_shapes().clone(), persistent=False)  # derived, never saved
+        self.register_buffer("shapes", token_shapes(words).clone(), persistent=False)  # derived, never saved
         self.shape = nn.Linear(self.shapes.shape[1], dim)
         self.from_start = nn.Embedding(MAX_POSITION, dim)
         self.from_end = nn.Embedding(MAX_POSITION, dim)

@@ -20,9 +20,6 @@ Query update (config `update`, open):
            attention-weighted mix of z~ in training): what the next hop follows is exactly one written
            line, not the least-squares blend of every line that a projection read returns. On qa2 it
            learns the second hop in far fewer steps than `mapped`.
-  content  q + alpha * U z_i*, as `line` but with the chosen line's content latent, before the temporal
-           encoding mixed its neighbours in: the next hop follows what the line says ("Mary took the
-           milk"), not also the place of the move written just before it.
 
 Revisiting (config `hop_revisit`, open; default off): at inference a later hop may not land on a line
 an earlier hop chose, so the chosen lines are distinct, as qa2's two facts and a variable chain's
@@ -76,7 +73,7 @@ from torch import nn
 from .memory import EpisodicMemory, Memory
 from .word_match import TERMS, WordMatch
 
-UPDATES = ("line", "content", "mapped", "readout")
+UPDATES = ("line", "mapped", "readout")
 ORDERS = ("rank", "relative", "none")
 MATCHES = ("words", "none")
 ORDER_SCALE = 10.0  # lines per unit of relative distance in the order bias
@@ -174,11 +171,9 @@ class HopReader(nn.Module):
         return logits.masked_fill(pad, float("-inf"))
 
     def forward(self, memory: EpisodicMemory, written: Memory, keys: torch.Tensor, lengths: torch.Tensor,
-                zq: torch.Tensor, words: WordMatch | None = None, hard: bool = False, stop: bool = True,
-                content: torch.Tensor | None = None) -> HopResult:
+                zq: torch.Tensor, words: WordMatch | None = None, hard: bool = False, stop: bool = True) -> HopResult:
         """keys: [B, N, C] the written z~; lengths: [B]; zq: [B, C] question latents; words: the lines'
-        shared words (needed when the reader matches words); content: [B, N, C] the lines' z (needed by
-        the `content` update).
+        shared words (needed when the reader matches words).
 
         hard=True is inference: one-hot attention and (unless stop=False) the stopping threshold.
         """
@@ -187,8 +182,6 @@ class HopReader(nn.Module):
         q = q0 = self.query(zq)
         if self.match_gates is not None and words is None:
             raise ValueError("this hop reader matches words: pass the lines' WordMatch")
-        if self.update == "content" and content is None:
-            raise ValueError("the content update follows the lines' z: pass them as content")
         logits, attention, readouts = [], [], []
         chosen = torch.zeros_like(pad)  # [B, N] lines earlier hops landed on
         for t in range(self.hops):
@@ -217,9 +210,8 @@ class HopReader(nn.Module):
                     q = q + self.alpha * r
                 elif self.update == "mapped":
                     q = q + self.alpha * self.hop_map(r)
-                else:  # "line"/"content": the readout first mapped to its nearest line's z~/z (soft in training)
-                    lines = content if self.update == "content" else keys
-                    q = q + self.alpha * self.hop_map(torch.einsum("bn,bnc->bc", at, lines))
+                else:  # "line": the readout first mapped to its nearest line's z~ (soft in training)
+                    q = q + self.alpha * self.hop_map(torch.einsum("bn,bnc->bc", at, keys))
         logits, attention, readouts = torch.stack(logits, 1), torch.stack(attention, 1), torch.stack(readouts, 1)
         used = torch.full((B,), self.hops, dtype=torch.long, device=keys.device)
         if hard and stop and self.hops > 1:

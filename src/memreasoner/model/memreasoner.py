@@ -211,7 +211,7 @@ class MemReasoner(nn.Module, Reader):
         if self.config.hop_match == "words":
             matches = WordMatch.build(story_words, question_words, z.shape[1], zq.device)
         walk = self.hop(self.memory, written, zt, lengths, zq, matches, hard=hard,
-                        stop=self.config.answer_from == "last", content=z)
+                        stop=self.config.answer_from == "last")
         return ReadOut(walk, z, zt, lengths, written)
 
     def recall(self, out: ReadOut, line: torch.Tensor) -> torch.Tensor:

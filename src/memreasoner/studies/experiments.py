@@ -65,7 +65,7 @@ EXPERIMENTS = {e.name: e for e in [
                 TestSet("qa2", "qa2", ["1k", "4k", "16k"], TO_128K[1:])]),
     Experiment("unseen", "(f) unseen answers: trained on bAbI alone (-babi-only) or as by default, tested on names, "
                "places, objects never seen in training",
-               [Variant("qa1", "qa1"), Variant("qa1-varied", "qa1", ["--augment", "1000", "--steps", "800"]),
+               [Variant("qa1-babi-only", "qa1", ["--augment", "0"]), Variant("qa1", "qa1"),
                 Variant("qa2-babi-only", "qa2", ["--augment", "0", "--sf-fraction", "0.01", "--steps", "1000"]),
                 Variant("qa2", "qa2")],
                [TestSet("qa1-unseen", "qa1", SHORT, SHORT, unseen=True),

@@ -13,7 +13,7 @@ from memreasoner.commands import train as train_command
 from memreasoner.commands.answer import Stopwatch
 from memreasoner.model import train as trainer
 
-SMALL = ["--decoder-layers", "1", "--decoder-dim", "64", "--decoder-heads", "2", "--gru-hidden", "64",
+SMALL = ["--augment", "0", "--decoder-layers", "1", "--decoder-dim", "64", "--decoder-heads", "2", "--gru-hidden", "64",
          "--slots", "64", "--threads", "1", "--no-first-pass"]
 
 

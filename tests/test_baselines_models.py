@@ -151,7 +151,7 @@ def test_larimar_is_memreasoner_without_order_and_hops(tmp_path):
     from memreasoner.baselines.larimar import Larimar
 
     folder = tmp_path / "larimar"
-    code = main(["train", "--model", "larimar", "--task", "qa1", "--temporal", "bigru", "--steps", "2", "--eval-limit", "2",
+    code = main(["train", "--model", "larimar", "--task", "qa1", "--augment", "0", "--temporal", "bigru", "--steps", "2", "--eval-limit", "2",
                  "--train-limit", "20", "--decoder-layers", "1", "--decoder-dim", "32", "--out", str(folder)])
     assert code == 0
     config = json.loads((folder / "config.json").read_text())

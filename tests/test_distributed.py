@@ -16,7 +16,7 @@ WORKER = Path(__file__).with_name("distributed_worker.py")
 # without dropout). --ridge 1: at the default 1e-4 the memory prior's gradient is rounding noise
 # (~1e-9, about Adam's eps), which Adam turns into lr-sized steps: there even one process on 1 vs 2
 # threads ends 1e-3 apart after 6 steps. Here 2 processes end ~1e-6 from one.
-ARGS = ["--decoder-layers", "1", "--decoder-dim", "32", "--decoder-heads", "2", "--gru-hidden", "32", "--slots", "32",
+ARGS = ["--augment", "0", "--decoder-layers", "1", "--decoder-dim", "32", "--decoder-heads", "2", "--gru-hidden", "32", "--slots", "32",
         "--ridge", "1", "--threads", "1", "--train-limit", "40", "--steps", "6", "--batch-size", "8", "--warmup", "2",
         "--negatives", "0", "--eval-limit", "2", "--checkpoint-every", "3", "--device", "cpu"]
 

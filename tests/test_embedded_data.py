@@ -14,7 +14,7 @@ from memreasoner import paths
 from memreasoner.cli import main
 from memreasoner.errors import InputError
 
-SMALL = ["--decoder-layers", "1", "--decoder-dim", "64", "--decoder-heads", "2", "--gru-hidden", "64",
+SMALL = ["--augment", "0", "--decoder-layers", "1", "--decoder-dim", "64", "--decoder-heads", "2", "--gru-hidden", "64",
          "--slots", "64", "--threads", "1", "--no-first-pass"]
 
 

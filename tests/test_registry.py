@@ -19,7 +19,7 @@ from memreasoner.paths import babi_file
 from memreasoner.reader import Reader, load_reader
 from memreasoner.training import train
 
-MEMREASONER = ["--steps", "2", "--batch-size", "4", "--train-limit", "20", "--eval-limit", "2", "--decoder-layers", "1",
+MEMREASONER = ["--augment", "0", "--steps", "2", "--batch-size", "4", "--train-limit", "20", "--eval-limit", "2", "--decoder-layers", "1",
                "--decoder-dim", "32", "--decoder-heads", "2", "--gru-hidden", "16", "--slots", "32",
                "--no-first-pass"]  # the first pass distils a static model: tens of seconds on a CPU
 GPT2 = ["--steps", "2", "--batch-size", "4", "--eval-limit", "2"]

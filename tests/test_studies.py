@@ -12,7 +12,7 @@ from memreasoner.studies.common import markdown, percents
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TOY = ["--train-flag=--steps=2", "--train-flag=--train-limit=20", "--train-flag=--eval-limit=2",
+TOY = ["--train-flag=--augment=0", "--train-flag=--steps=2", "--train-flag=--train-limit=20", "--train-flag=--eval-limit=2",
        "--train-flag=--decoder-layers=1", "--train-flag=--decoder-dim=32", "--train-flag=--decoder-heads=2",
        "--train-flag=--gru-hidden=16", "--train-flag=--slots=32", "--train-flag=--no-first-pass"]
 

@@ -12,7 +12,7 @@ from memreasoner.model.memreasoner import MemReasoner
 from memreasoner.model.parallel import Ranks
 
 # Small enough for the test suite: a 1-layer decoder, small GRU and memory.
-SMALL = ["--decoder-layers", "1", "--decoder-dim", "64", "--decoder-heads", "2", "--gru-hidden", "64",
+SMALL = ["--augment", "0", "--decoder-layers", "1", "--decoder-dim", "64", "--decoder-heads", "2", "--gru-hidden", "64",
          "--slots", "64", "--threads", "1", "--no-first-pass"]
 
 
@@ -34,7 +34,7 @@ def parse(*argv):
 def tiny_run(out, task: str, *flags, train_limit: int = 20) -> dict:
     """Three steps of a small model on a few training questions; the metrics.json it writes."""
     args = parse("--task", task, "--out", str(out), "--steps", "3", "--batch-size", "4", "--train-limit",
-                 str(train_limit), "--eval-limit", "4", *flags, *SMALL)
+                 str(train_limit), "--eval-limit", "4", *SMALL, *flags)  # flags win over SMALL's
     assert trainer.run(args) == 0
     return json.loads((out / "metrics.json").read_text())
 

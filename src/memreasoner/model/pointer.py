@@ -52,17 +52,15 @@ def token_shapes(words: bool = True) -> torch.Tensor:
     """[50257, 6 (+ len(FUNCTION_WORDS) with words)] float: the shape of every GPT-2 token (and which
     closed-class word it is), the only thing the copy keys see of it."""
     encoding = gpt2_encoding()
-    column = {w: 6 + k for k, w in enumerate(FUNCTION_WORDS)}
-    rows = torch.zeros(encoding.n_vocab, 6 + (len(FUNCTION_WORDS) if words else 0))
+    closed = FUNCTION_WORDS if words else ()
+    rows = []
     for i in range(encoding.n_vocab):
         text = encoding.decode_single_token_bytes(i).decode("utf-8", errors="replace")
         word = text.strip()
-        rows[i, :6] = torch.tensor((text[:1].isspace(), word[:1].isupper(), word.isalpha(),
-                                    any(c.isdigit() for c in word), bool(word) and not any(c.isalnum() for c in word),
-                                    word in SENTENCE_END))
-        if words and word.lower() in column:
-            rows[i, column[word.lower()]] = 1.0
-    return rows
+        rows.append((text[:1].isspace(), word[:1].isupper(), word.isalpha(), any(c.isdigit() for c in word),
+                     bool(word) and not any(c.isalnum() for c in word), word in SENTENCE_END,
+                     *(word.lower() == w for w in closed)))
+    return torch.tensor(rows, dtype=torch.float)
 
 
 @dataclass

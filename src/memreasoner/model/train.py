@@ -72,9 +72,9 @@ from .word_match import question_template_words
 
 # Per-task defaults: hop cap (open: 1 for qa1, 2 for qa2), SF fraction (P), training set and length.
 # qa1 is learned from the 1k set plus 1000 generated stories (the phrases, names and story statistics
-# bAbI's qa1 never shows: "living room", ten people, facts far back); qa2 overfits the 1k set and needs
-# the 10k one, and trained on bAbI alone its
-# second hop learns where bAbI puts the holder's move, not whose move it is: 3000 generated stories
+# bAbI's qa1 never shows: "living room", ten people, facts far back); qa2 overfits the 1k set and
+# needs the 10k one, and trained on bAbI alone its second hop learns where bAbI puts the holder's
+# move, not whose move it is: 3000 generated stories
 # (other words, phrasing and statistics; data/generalization.py) and supporting-fact labels on 10%.
 # qa4 (a relation between two places) and qa5 (who gave what to whom) need one hop to the one line
 # that answers; the decoder learns from the question which of the line's words is the answer, and (qa4)

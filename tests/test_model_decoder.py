@@ -144,6 +144,24 @@ def random_words(rng, n: int, dec, avoid: set[int]) -> list[str]:
     return words
 
 
+def copy_after_training(dec, batch, train_words, test_words, steps: int) -> tuple[list[str], list[str]]:
+    """Train `dec` for `steps` batches of 32 from `batch(train_words, 32)` -> (texts, prompts, targets,
+    answers), the latent carrying nothing, then (what it answers, what it should) on a test batch."""
+    opt = torch.optim.Adam(dec.parameters(), lr=3e-3)
+    latent = torch.zeros(32, 16)
+    dec.train()
+    for _ in range(steps):
+        texts, prompts, targets, _ = batch(train_words, 32)
+        loss = dec.loss(latent, prompts, targets, negatives=64, source=one_line_source(dec, texts)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    dec.eval()
+    texts, prompts, _, answers = batch(test_words, 32)
+    generated = dec.generate(latent, prompts, max_new_tokens=6, source=one_line_source(dec, texts))
+    return [dec.decode(ids) for ids in generated], answers
+
+
 def test_a_short_run_learns_to_copy_words_never_seen_in_training():
     """A toy task, "<name> went to the <place>." / "Where is <name>?" -> place, with the latent carrying
     nothing: only copying by role can answer, and at test every place is made of pieces that never
@@ -166,19 +184,8 @@ def test_a_short_run_learns_to_copy_words_never_seen_in_training():
         pairs = [dec.answer_tokens(f"Where is {n}?", p) for n, p in rows]
         return texts, [p for p, _ in pairs], [t for _, t in pairs], [p for _, p in rows]
 
-    opt = torch.optim.Adam(dec.parameters(), lr=3e-3)
-    latent = torch.zeros(32, 16)
-    dec.train()
-    for _ in range(150):
-        texts, prompts, targets, _ = batch(train_places, 32)
-        loss = dec.loss(latent, prompts, targets, negatives=64, source=one_line_source(dec, texts)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    dec.eval()
-    texts, prompts, _, answers = batch(test_places, 32)
-    generated = dec.generate(latent, prompts, max_new_tokens=6, source=one_line_source(dec, texts))
-    assert [dec.decode(ids) for ids in generated] == answers
+    generated, answers = copy_after_training(dec, batch, train_places, test_places, steps=150)
+    assert generated == answers
 
 
 def test_copy_keys_see_closed_class_words_whatever_their_case_and_no_content_word():
@@ -218,20 +225,9 @@ def test_a_short_run_learns_where_answer_phrases_of_one_and_two_unseen_words_sta
         texts = [f"{n} went {rng.choice(('', 'back '))}to the {p}." for n, p in rows]
         return texts, [p for p, _ in pairs], [t for _, t in pairs], [p for _, p in rows]
 
-    opt = torch.optim.Adam(dec.parameters(), lr=3e-3)
-    latent = torch.zeros(32, 16)
-    dec.train()
-    for _ in range(200):
-        texts, prompts, targets, _ = batch(train_words, 32)
-        loss = dec.loss(latent, prompts, targets, negatives=64, source=one_line_source(dec, texts)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    dec.eval()
-    texts, prompts, _, answers = batch(test_words, 32)
+    generated, answers = copy_after_training(dec, batch, train_words, test_words, steps=200)
     assert {len(a.split()) for a in answers} == {1, 2}
-    generated = dec.generate(latent, prompts, max_new_tokens=6, source=one_line_source(dec, texts))
-    assert [dec.decode(ids) for ids in generated] == answers
+    assert generated == answers
 
 
 def test_spaces_around_a_question_do_not_change_its_prompt(decoder):

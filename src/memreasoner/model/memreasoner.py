@@ -104,7 +104,7 @@ class MemReasonerConfig:
     iu: bool = option(True, "inference-time update: write only the relevant lines (--no-iu writes every line)")
     eta: int = option(128, "IU: lines kept for long inputs")
     relevance: str = option("template", "IU relevance score (relevance.py)", choices=SCORES)
-    relevance_margin: float = option(0.1, "IU: how far below a perfect template match a line may fit "
+    relevance_margin: float = option(0.0, "IU: how far below a perfect template match a line may fit "
                                           "(relevance.py)")
     relevance_bank: int = 0  # training latents the knn score keeps (set by fit_relevance)
     relevance_templates: list = field(default_factory=list)  # the template score's templates (set by fit_relevance)

@@ -77,7 +77,7 @@ from .word_match import question_template_words
 # move, not whose move it is: 3000 generated stories
 # (other words, phrasing and statistics; data/generalization.py) and supporting-fact labels on 10%.
 # qa4 (a relation between two places) and qa5 (who gave what to whom) need one hop to the one line
-# that answers; the decoder learns from the question which of the line's words is the answer, and (qa4)
+# that answers; the decoder learns from the question which of the line's words is the answer, and
 # from 2000 generated stories to copy it by its place in the line, not name it; qa5's hop (the latest give that
 # matches one or two of giver, receiver, object) also needs supporting-fact labels on 10% of its
 # questions and twice the steps. qa3 ("where was the apple before the kitchen?") takes three hops: the
@@ -92,7 +92,7 @@ TASK_DEFAULTS = {
     "qa2": {"hops": 2, "sf_fraction": 0.1, "variant": "en-10k", "steps": 1500, "augment": 3000},
     "qa3": {"hops": 3, "sf_fraction": 0.1, "variant": "en", "steps": 1500, "augment": 1000, "window": 64},
     "qa4": {"hops": 1, "sf_fraction": 0.0, "variant": "en-10k", "steps": 800, "augment": 2000},
-    "qa5": {"hops": 1, "sf_fraction": 0.1, "variant": "en-10k", "steps": 1600},
+    "qa5": {"hops": 1, "sf_fraction": 0.1, "variant": "en-10k", "steps": 1600, "augment": 2000},
     "vt": {"hops": 5, "sf_fraction": 0.01, "variant": None, "steps": 600, "answer_from": "each", "chains": 2},
 }
 PER_TASK = ("hops", "answer_from")  # config fields whose flag defaults to the task's value

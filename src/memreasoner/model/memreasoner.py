@@ -150,13 +150,12 @@ class MemReasoner(nn.Module, Reader):
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match)
+        copy = {"copy": config.copy, "copy_words": config.copy_keys == "words"}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
-            self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config), copy=config.copy,
-                                         copy_words=config.copy_keys == "words")
+            self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config), **copy)
         else:
             small = small_gpt2_config(config.decoder_layers, config.decoder_dim, config.decoder_heads)
-            self.decoder = LatentDecoder(dim, small, pretrained=config.decoder, copy=config.copy,
-                                         copy_words=config.copy_keys == "words")
+            self.decoder = LatentDecoder(dim, small, pretrained=config.decoder, **copy)
             config.decoder_config = self.decoder.gpt2.config.to_dict()
         self.relevance = RelevanceFilter(dim, config.relevance, config.eta, config.relevance_margin,
                                          config.stream_lines, config.relevance_bank, config.relevance_templates)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -43,10 +44,7 @@ def words(text: str) -> frozenset[str]:
 
 def question_template_words(questions: list[str], share: float = 0.5) -> list[str]:
     """The words in at least `share` of the questions (the task's question template), sorted."""
-    counts: dict[str, int] = {}
-    for q in questions:
-        for w in words(q):
-            counts[w] = counts.get(w, 0) + 1
+    counts = Counter(w for q in questions for w in words(q))
     return sorted(w for w, n in counts.items() if n >= share * len(questions))
 
 

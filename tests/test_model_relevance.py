@@ -2,8 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memreasoner.data.babi import load_babi
+from memreasoner.data.babi import load_babi, parse_babi
 from memreasoner.data.benchmark import build_benchmark
+from memreasoner.data.generalization import generate_training_stories
 from memreasoner.model.encoder import LineEncoder
 from memreasoner.model.relevance import RelevanceFilter, TemplateMatcher, fit_templates
 from memreasoner.paths import babi_file
@@ -111,6 +112,25 @@ def test_unseen_names_survive_iu_with_the_template_score_only(encoder, score, lo
         kept = filt.select(s.lines(), encoder([s.question])[0], encoder)[0]
         dropped += len(set(s.story) - set(kept))
     assert (dropped > 0) == loses_story_lines
+
+
+def test_a_varied_knn_bank_keeps_book_lines_out_at_the_default_margin(encoder):
+    """Training on generated stories (qa1's default) gives the knn test a bank of thousands of varied
+    lines. At the default margin (0) every story line passes and hardly a book line does; at 0.1 book
+    lines pass several times as often (what cost qa1 at 4k: README, "IU's margin")."""
+    stories = load_babi(babi_file("qa1", "train")) + parse_babi(generate_training_stories("qa1", 300), "qa1")
+    train = sorted({line for s in stories for line in s.lines})
+    bank = encoder(train)
+    samples = build_benchmark("qa1", ["4k"], 4, seed=0, progress=False)
+    question = encoder([s.question for s in samples])
+    book_lines_kept = {}
+    for margin in (0.0, 0.1):
+        filt = RelevanceFilter(encoder.dim, "template", margin=margin, bank=4096)
+        filt.fit(bank, train)
+        kept = [set(filt.select(s.lines(), q, encoder)[0]) for s, q in zip(samples, question)]
+        assert all(set(s.story) <= k for s, k in zip(samples, kept))
+        book_lines_kept[margin] = sum(len(k - set(s.story)) for s, k in zip(samples, kept))
+    assert book_lines_kept[0.0] <= 1 and book_lines_kept[0.1] >= 3 * max(book_lines_kept[0.0], 1)
 
 
 def test_ties_keep_the_latest_lines_whether_streamed_or_not(world):

@@ -35,6 +35,17 @@ def _sample(id_, length, target, facts):
                   target=target, task="qa1", length=length, sentence_starts=[0, 26], facts=facts, id=id_)
 
 
+def test_each_row_keeps_its_story_sentences_without_the_haystack():
+    text = "It was late. Mary went to the kitchen. The wind rose. John went to the garden."
+    with_offsets = Sample(input=text, question="Where is Mary?", target="kitchen", task="qa1",
+                          sentence_starts=[0, 13, 39, 53], facts=[1], story=[1, 3], id="a")
+    split_here = Sample(input=text, question="Where is Mary?", target="kitchen", task="qa1", facts=[1], story=[1, 3], id="b")
+    rows = evaluate(ScriptedReader({"a": ("kitchen", [1]), "b": ("kitchen", [1])}), [with_offsets, split_here],
+                    progress=False).samples
+    story = [(1, "Mary went to the kitchen."), (3, "John went to the garden.")]
+    assert rows[0]["story"] == rows[1]["story"] == story
+
+
 def test_accuracy_and_fact_hits_per_length(tmp_path):
     samples = [_sample("a", "1k", "kitchen", [0]), _sample("b", "1k", "kitchen", [0]),
                _sample("c", "0k", "garden", [1]), _sample("d", "0k", "garden", [1])]

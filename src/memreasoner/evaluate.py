@@ -167,6 +167,7 @@ def evaluate(reader: Reader, samples: list[Sample], model_name: str = "", batch_
                 "seconds": ans.seconds or elapsed / len(batch),
                 "tokens": count_tokens(sample.input),
                 "trace": ans.trace,
+                "story": sample.story_lines(),  # what a miss is read against, haystack left out
             })
         bar.update(len(batch))
     bar.close()

@@ -47,6 +47,14 @@ class Sample:
         bounds = list(self.sentence_starts) + [len(self.input)]
         return [self.input[a:b].strip() for a, b in zip(bounds, bounds[1:])]
 
+    def story_lines(self) -> list[tuple[int, str]]:
+        """(line index, text) of every story sentence, read at its offsets without splitting the rest."""
+        if self.sentence_starts is None:
+            lines = self.lines()
+            return [(i, lines[i]) for i in self.story]
+        bounds = list(self.sentence_starts) + [len(self.input)]
+        return [(i, self.input[bounds[i]:bounds[i + 1]].strip()) for i in self.story]
+
 
 REQUIRED = ("input", "question", "target")
 

@@ -53,12 +53,6 @@ second hop (previous, and not the object's other lines: both), the named place a
 next variable of a vt chain (previous).
 `none` is without it, and what checkpoints from before it load as.
 
-Noise on later hops (config `hop_noise`, open; training only): a later hop's cosine logits get
-Gaussian noise of this standard deviation, one draw per line, so that its choice among the holder's
-lines rests on the order bias and the shared words by margins larger than that. The cosine of a line
-whose words training never saw moves by several logits with what the line names ("boathouse" over
-"dovecote"), more than training's lines ever show, and the order gates are sized against training's.
-
 Nearest line, hard or soft (config `select`, open): argmax over the logits is the paper's mapping and
 is what inference uses. argmax has no gradient, so training needs a stand-in:
   soft      (default) the softmax attention over lines; the decoder is conditioned on the attention-
@@ -109,7 +103,7 @@ class HopResult:
 class HopReader(nn.Module):
     def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
-                 order: str = "rank", match: str = "words", noise: float = 0.0):
+                 order: str = "rank", match: str = "words"):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -120,7 +114,7 @@ class HopReader(nn.Module):
         if match not in MATCHES:
             raise ValueError(f"hop match must be one of {MATCHES}, not {match!r}")
         self.hops, self.alpha, self.update, self.threshold, self.select = hops, alpha, update, threshold, select
-        self.revisit, self.noise = revisit, noise
+        self.revisit = revisit
         self.query = nn.Linear(dim, dim)
         nn.init.eye_(self.query.weight)
         nn.init.zeros_(self.query.bias)
@@ -193,8 +187,6 @@ class HopReader(nn.Module):
         for t in range(self.hops):
             r = memory.read(written, q)  # [B, C]
             lt = self.nearest(r, keys, pad)
-            if t and self.noise and self.training and not hard:
-                lt = lt + self.noise * torch.randn_like(lt)
             if self.match_gates is not None:
                 lt = lt + self.match_bias(words, q0, attention[-1] if t else None, keys)
             if t and self.order is not None:

@@ -84,8 +84,6 @@ class MemReasonerConfig:
                                       "with the previous hop's line, with learned gates (word_match.py)",
                              choices=MATCHES)
     match_skip: list = field(default_factory=list)  # the questions' template words, not matched (fitted; word_match.py)
-    hop_noise: float = setting(0.0, "training: standard deviation of the Gaussian noise on a later hop's cosine "
-                                    "logits, so that order and shared words decide it by a margin (hops.py)")
     hop_revisit: bool = option(False, "may a later hop land on a line an earlier one chose (inference; hops.py)")
     # decoder (P: GPT-2 conditioned on the latent, Larimar-style)
     decoder: str = setting("", 'folder with pretrained GPT-2 weights; "" = the small config below, trained here')
@@ -151,8 +149,7 @@ class MemReasoner(nn.Module, Reader):
         self.temporal = TemporalEncoding(dim, config.temporal, config.gru_hidden)
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
-                             config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match,
-                             config.hop_noise)
+                             config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match)
         copy = {"copy": config.copy, "copy_words": config.copy_keys == "words"}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
             self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config), **copy)

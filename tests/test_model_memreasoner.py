@@ -150,12 +150,16 @@ def test_inference_time_update_keeps_story_lines_in_order(model):
 
 
 def test_inference_options_reach_the_parts_that_read_them(model):
-    model.with_options(eta=2, relevance_margin=0.7, alpha=1.0, hops=1)
+    typical = float(model.relevance.calibration)
+    model.with_options(eta=2, relevance_margin=0.7, relevance_quantile=0.0, alpha=1.0, hops=1)
     try:
         assert (model.relevance.eta, model.relevance.margin, model.hop.alpha, model.hop.hops) == (2, 0.7, 1.0, 1)
+        assert float(model.relevance.calibration) < typical  # now the least typical line's, recomputed from the bank
         assert len(model.answer_question(STORY * 3, "Where is Mary?").hops) == 1
     finally:
-        model.with_options(eta=128, relevance_margin=0.1, alpha=8.0, hops=2)
+        model.with_options(eta=128, relevance_margin=MemReasonerConfig.relevance_margin,
+                           relevance_quantile=MemReasonerConfig.relevance_quantile, alpha=8.0, hops=2)
+    assert float(model.relevance.calibration) == typical
 
 
 def test_first_pass_needs_a_checkpoint_trained_with_it(model):
@@ -186,6 +190,7 @@ def test_a_fact_glued_to_a_cut_sentence_is_read_as_its_own_line(model):
     ({"eta": "many"}, "eta takes a whole number, not 'many'"),
     ({"iu": "perhaps"}, "iu takes true or false"),
     ({"relevance": "nearest"}, "relevance must be one of template, knn"),
+    ({"relevance_quantile": "1.5"}, "relevance_quantile must be in [0, 1), not 1.5"),
 ])
 def test_only_answer_time_options_change_and_a_refusal_says_why_and_changes_nothing(model, options, why):
     before = dict(vars(model.config))

@@ -106,6 +106,8 @@ class MemReasonerConfig:
     relevance: str = option("template", "IU relevance score (relevance.py)", choices=SCORES)
     relevance_margin: float = option(0.0, "IU: how far below a perfect template match a line may fit "
                                           "(relevance.py)")
+    relevance_quantile: float = option(0.05, "IU's knn test: the share of training lines allowed to fall below its "
+                                             "threshold (0 = the least typical training line sets it; relevance.py)")
     relevance_bank: int = 0  # training latents the knn score keeps (set by fit_relevance)
     relevance_templates: list = field(default_factory=list)  # the template score's templates (set by fit_relevance)
     stream_lines: int = option(2048, "IU: lines encoded and scored per chunk")
@@ -158,7 +160,8 @@ class MemReasoner(nn.Module, Reader):
             self.decoder = LatentDecoder(dim, small, pretrained=config.decoder, **copy)
             config.decoder_config = self.decoder.gpt2.config.to_dict()
         self.relevance = RelevanceFilter(dim, config.relevance, config.eta, config.relevance_margin,
-                                         config.stream_lines, config.relevance_bank, config.relevance_templates)
+                                         config.stream_lines, config.relevance_bank, config.relevance_templates,
+                                         config.relevance_quantile)
         self.first_pass: StaticFirstPass | None = None  # fit_first_pass, or `load` of a checkpoint that has one
         self.apply_options()
 
@@ -170,6 +173,10 @@ class MemReasoner(nn.Module, Reader):
             self.relevance.score_kind = c.relevance
         except ValueError as e:
             raise InputError(str(e)) from None
+        if not 0.0 <= c.relevance_quantile < 1.0:
+            raise InputError(f"relevance_quantile must be in [0, 1), not {c.relevance_quantile}")
+        self.relevance.quantile = c.relevance_quantile
+        self.relevance.calibrate()  # from the stored bank, so the quantile is an answer-time option
         if c.relevance == "template" and c.relevance_bank and not c.relevance_templates:
             raise InputError("this checkpoint was fitted before the template relevance score; retrain it or use relevance=knn")
         self.hop.hops, self.hop.alpha, self.hop.threshold, self.hop.revisit = c.hops, c.alpha, c.stop_threshold, c.hop_revisit

@@ -150,4 +150,3 @@ def test_rank_order_trains_on_padded_stories_without_nan():
     out.attention[:, -1].max(-1).values.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in reader.parameters() if p.grad is not None)
     assert reader.order.weight.grad.abs().sum() > 0
-

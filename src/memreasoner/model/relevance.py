@@ -37,9 +37,10 @@ in training the bank holds lines whose nearest other line is far (qa1: 0.59, whe
 have one nearer than 0.69), and book lines between the two passed, at 16k two of qa1's and three of
 qa5's misses (README). Facts in other words stay far above it (paraphrased qa1 lines: 0.83 and up).
 `margin` is 0, not 0.1 or 0.2: at 0.8 short book fragments that share 4 of 5 words with
-"* * the * ." passed and qa2's hops landed on them, and once training added generated stories (many phrasings, a knn bank of 4096 varied lines) 0.1 let book
-lines through the knn test: at 4k qa1 kept 14 lines a sample instead of its story's 6 and lost 3
-of 100 questions (README). It is read at inference, so it can be changed without retraining.
+"* * the * ." passed and qa2's hops landed on them, and once training added generated stories
+(many phrasings, a knn bank of 4096 varied lines) 0.1 let book lines through the knn test: at 4k
+qa1 kept 14 lines a sample instead of its story's 6 and lost 3 of 100 questions (README). Both are
+read at inference, so they can be changed without retraining.
 `question` scores have no threshold.
 
 A story line glued to other text (BABILong's generator cuts its last noise sentence by tokens and

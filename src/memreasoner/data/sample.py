@@ -49,6 +49,8 @@ class Sample:
 
     def story_lines(self) -> list[tuple[int, str]]:
         """(line index, text) of every story sentence, read at its offsets without splitting the rest."""
+        if not self.story:  # a real BABILong record has no labels: nothing to split the input for
+            return []
         if self.sentence_starts is None:
             lines = self.lines()
             return [(i, lines[i]) for i in self.story]

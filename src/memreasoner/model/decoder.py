@@ -51,7 +51,7 @@ def small_gpt2_config(layers: int = 2, dim: int = 128, heads: int = 4, positions
 
 class LatentDecoder(nn.Module):
     def __init__(self, latent_dim: int, gpt2_config: GPT2Config | None = None, pretrained: str = "",
-                 copy: bool = False, copy_words: bool = True):
+                 copy: bool = False, copy_words: bool = True, copy_question: bool = False):
         super().__init__()
         self.gpt2 = GPT2LMHeadModel.from_pretrained(pretrained) if pretrained else GPT2LMHeadModel(gpt2_config or small_gpt2_config())
         cfg = self.gpt2.config
@@ -59,7 +59,7 @@ class LatentDecoder(nn.Module):
         self.to_prefix = nn.Linear(latent_dim, self.layers * 2 * self.dim)
         self.to_embed = nn.Linear(latent_dim, self.dim)
         self.encoding = gpt2_encoding()
-        self.copier = CopyHead(self.dim, copy_words) if copy else None
+        self.copier = CopyHead(self.dim, copy_words, copy_question) if copy else None
 
     def _check_source(self, source: CopySource | None) -> None:
         if (source is None) != (self.copier is None):

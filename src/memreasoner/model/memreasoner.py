@@ -44,6 +44,7 @@ from .word_match import WordMatch, words
 
 STATIC_FOLDER = "static"
 ANSWER_FROM = ("last", "each")
+COPY_KEYS = ("question", "words", "shape")
 
 
 @dataclass
@@ -97,9 +98,10 @@ class MemReasonerConfig:
                               choices=ANSWER_FROM)
     copy: bool = setting(True, "(open) pointer-generator decoder that copies words from the chosen line (needed "
                                "for unseen answers; pointer.py)")
-    copy_keys: str = setting("words", "what the copy keys see of a token: its shape and which closed-class word "
-                                      "(the, to, of...) it is, the edges of answer phrases (words), or its shape "
-                                      "alone (shape) (pointer.py)", choices=("words", "shape"))
+    copy_keys: str = setting("question", "what the copy keys see of a token: its shape, which closed-class word (the, "
+                                         "to, of...) it is, the edges of answer phrases, and whether the question "
+                                         "holds its word (question); the first two (words); or its shape alone "
+                                         "(shape) (pointer.py)", choices=COPY_KEYS)
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
     iu: bool = option(True, "inference-time update: write only the relevant lines (--no-iu writes every line)")
     eta: int = option(128, "IU: lines kept for long inputs")
@@ -152,7 +154,8 @@ class MemReasoner(nn.Module, Reader):
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match)
-        copy = {"copy": config.copy, "copy_words": config.copy_keys == "words"}
+        copy = {"copy": config.copy, "copy_words": config.copy_keys != "shape",
+                "copy_question": config.copy_keys == "question"}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
             self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config), **copy)
         else:
@@ -315,7 +318,8 @@ class MemReasoner(nn.Module, Reader):
             source = None
             if self.config.copy:  # the decoder may copy from the text of the line it is conditioned on
                 line_ids = [self.decoder.copy_tokens(items[b][0][kept[b][i]]) for b, i in zip(row_story, row_line)]
-                source = CopySource.from_lines([[ids] for ids in line_ids], torch.ones(len(rows), 1, device=self.device))
+                source = CopySource.from_lines([[ids] for ids in line_ids], torch.ones(len(rows), 1, device=self.device),
+                                               questions=[self.question_words(items[b][1]) for b in row_story])
             generated = self.decoder.generate(latent, prompts, self.config.max_answer_tokens, source)
             if self.config.copy:  # an answer copied from the line is a whole word of it
                 generated = [self.decoder.whole_words(ids, src) for ids, src in zip(generated, line_ids)]

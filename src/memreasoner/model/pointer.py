@@ -20,6 +20,15 @@ By shape alone " the" is just another lower-case word, so "to the living room." 
 market." put the answer's first word at different distances from the end with nothing to tell
 which: the decoder copied "room" for "living room" and "the market" for "market".
 
+The keys may also see whether a token's word is one of the question's (`question=True`, the default
+for new models; copy_keys "question"), the exact-match feature of reading-comprehension readers
+(DrQA). An answer is almost never a word of its question ("Who gave the umbrella to Grace?" -> the
+other name of "Alice passed the umbrella to Grace."), and the flag says so for any word, seen in
+training or not. Without it the pointer tells the two names apart only through the decoder state,
+which an unseen name in the question perturbs: it copied the question's name back. The flag is per
+decoder row (it depends on the row's question; autoencoding rows have none) and is added to the keys
+only, after the line's BiGRU, so a line's role states stay question-free.
+
 Multi-piece words are copied piece by piece through feedback: each input token of the decoder also
 gets the (projected) encoder state of the line position(s) it matches by id, so after emitting
 " cell" the decoder knows it copied position j and can point at j + 1 ("ar"). The autoencoding loss
@@ -29,6 +38,7 @@ gets the (projected) encoder state of the line position(s) it matches by id, so 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +55,23 @@ FUNCTION_WORDS = ("the", "a", "an", "this", "that", "these", "those", "his", "he
                   "our", "some", "to", "into", "in", "on", "onto", "at", "from", "of", "with", "by", "for", "towards",
                   "toward", "back", "up", "down", "over", "under", "inside", "and", "or", "but", "then", "is", "was",
                   "were", "are", "be", "has", "had", "have", "he", "she", "it", "they", "him", "them", "there")
+
+
+@functools.lru_cache(maxsize=65536)
+def token_words(ids: tuple[int, ...]) -> tuple[str | None, ...]:
+    """The lowercase word (a run of letters and digits, as word_match.words splits them) each token of a
+    line belongs to, None for tokens outside any word: (" sc", "ullery", ".") -> ("scullery", "scullery", None)."""
+    encoding = gpt2_encoding()
+    pieces = [encoding.decode_single_token_bytes(i).decode("utf-8", errors="replace") for i in ids]
+    text = "".join(pieces).lower()
+    owner: list[str | None] = [None] * len(text)  # the word each character belongs to
+    for m in re.finditer(r"[a-z0-9]+", text):
+        owner[m.start():m.end()] = [m.group()] * (m.end() - m.start())
+    out, start = [], 0
+    for piece in pieces:
+        out.append(next((w for w in owner[start:start + len(piece)] if w is not None), None))
+        start += len(piece)
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=2)
@@ -72,11 +99,13 @@ class CopySource:
     ids: torch.Tensor  # [S, N, L] GPT-2 ids of each story's lines, -1 padding
     weights: torch.Tensor  # [R, N] line weights per decoder row (rows sum to 1)
     story: torch.Tensor  # [R] which story each row copies from
+    asked: torch.Tensor  # [R, N, L] 1 where the token's word is in the row's question (0 on padding)
 
     @classmethod
-    def from_lines(cls, stories: list[list[list[int]]], weights: torch.Tensor,
-                   story: torch.Tensor | None = None) -> "CopySource":
-        """stories: S lists of N_s token-id lists (document order, as the weights)."""
+    def from_lines(cls, stories: list[list[list[int]]], weights: torch.Tensor, story: torch.Tensor | None = None,
+                   questions: list[frozenset[str] | None] | None = None) -> "CopySource":
+        """stories: S lists of N_s token-id lists (document order, as the weights); questions: per row
+        the words of its question (word_match.words), None for a row without one (default: all None)."""
         N = max(len(s) for s in stories)
         L = max(1, max((len(line) for s in stories for line in s), default=1))
         ids = torch.full((len(stories), N, L), -1, dtype=torch.long)
@@ -84,10 +113,14 @@ class CopySource:
             for n, line in enumerate(s):
                 ids[i, n, : len(line)] = torch.tensor(line, dtype=torch.long)
         story = torch.arange(len(weights)) if story is None else story
-        return cls(ids.to(weights.device), weights, story.to(weights.device))
+        asked = torch.zeros(len(weights), N, L)
+        for r, question in enumerate(questions or []):
+            for n, line in enumerate(stories[int(story[r])] if question else []):
+                asked[r, n, : len(line)] = torch.tensor([w in question for w in token_words(tuple(line))])
+        return cls(ids.to(weights.device), weights, story.to(weights.device), asked.to(weights.device))
 
     def rows(self, rows: list[int]) -> "CopySource":
-        return CopySource(self.ids, self.weights[rows], self.story[rows])
+        return CopySource(self.ids, self.weights[rows], self.story[rows], self.asked[rows])
 
 
 @dataclass
@@ -99,7 +132,7 @@ class Encoded:
 
 
 class CopyHead(nn.Module):
-    def __init__(self, dim: int, words: bool = True):
+    def __init__(self, dim: int, words: bool = True, question: bool = False):
         super().__init__()
         self.register_buffer("shapes", token_shapes(words).clone(), persistent=False)  # derived, never saved
         self.shape = nn.Linear(self.shapes.shape[1], dim)
@@ -109,6 +142,7 @@ class CopyHead(nn.Module):
         # No bias: it would shift every score of a line alike, which the within-line softmax ignores; its
         # gradient would be rounding noise that Adam turns into steps (and ranks would disagree on it).
         self.key = nn.Linear(dim, dim, bias=False)
+        self.in_question = nn.Linear(1, dim, bias=False) if question else None  # key offset of a question word
         self.query = nn.Linear(dim, dim)
         self.gate = nn.Linear(dim, 1)
         self.feedback = nn.Linear(dim, dim)
@@ -127,7 +161,10 @@ class CopyHead(nn.Module):
         states, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=L)
         states = states.view(S, N, L, -1)
         states, ids = states[source.story], source.ids[source.story]
-        return Encoded(ids, source.weights, states, self.key(states))
+        keys = self.key(states)
+        if self.in_question is not None:
+            keys = keys + self.in_question(source.asked[..., None])
+        return Encoded(ids, source.weights, states, keys)
 
     def input_feedback(self, enc: Encoded, tokens: torch.Tensor) -> torch.Tensor:
         """tokens [R, T] decoder input ids -> [R, T, E]: per line the mean state of the positions holding

@@ -173,7 +173,8 @@ def losses(model: MemReasoner, batch: Batch, negatives: int = 0) -> dict[str, to
     # One decoder pass for both: answers in rows :R, reconstructions in rows R:. A copy decoder copies
     # from the story's lines, weighted as the latent was picked: by the answer row's hop, by the recall.
     weights = torch.cat([picked, recall])
-    source = (CopySource.from_lines(batch.line_ids, weights, torch.cat([row_story.cpu(), torch.arange(B)]))
+    source = (CopySource.from_lines(batch.line_ids, weights, torch.cat([row_story.cpu(), torch.arange(B)]),
+                                    [batch.question_words[b] for b in batch.answer_story.tolist()] + [None] * B)
               if model.config.copy else None)
     per_row = model.decoder.loss(torch.cat([latent, ae_latent]), batch.prompts + batch.line_prompts,
                                  batch.targets + batch.line_targets, negatives, source)

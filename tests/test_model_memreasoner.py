@@ -6,6 +6,8 @@ import torch
 from memreasoner.data.sample import Sample
 from memreasoner.errors import InputError
 from memreasoner.model.memreasoner import MemReasoner, MemReasonerConfig
+from memreasoner.model.pointer import token_words
+from memreasoner.model.word_match import words
 from memreasoner.reader import Answer, load_reader
 
 STORY = ["Mary moved to the bathroom.", "John went to the hallway.", "Mary went back to the kitchen."]
@@ -96,6 +98,29 @@ def test_a_checkpoint_from_before_closed_class_copy_keys_loads_with_shape_keys(t
     loaded = MemReasoner.load(tmp_path / "old")  # its copy head's shape layer takes 6 features
     assert loaded.config.copy_keys == "shape" and loaded.decoder.copier.shape.in_features == 6
     assert loaded.answer_question(STORY, "Where is Mary?").text == old.answer_question(STORY, "Where is Mary?").text
+
+
+def test_a_words_keys_checkpoint_loads_without_question_flags_and_new_models_have_them(model, tmp_path):
+    assert model.config.copy_keys == "question" and model.decoder.copier.in_question is not None
+    torch.manual_seed(0)
+    old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
+                                        copy_keys="words", max_answer_tokens=3))
+    old.save(tmp_path / "old")
+    loaded = MemReasoner.load(tmp_path / "old")
+    assert loaded.decoder.copier.in_question is None and loaded.decoder.copier.shape.in_features > 6
+    assert loaded.answer_question(STORY, "Where is Mary?").text == old.answer_question(STORY, "Where is Mary?").text
+
+
+def test_answering_flags_the_question_words_of_the_line_it_copies_from(model, monkeypatch):
+    seen = []
+    generate = model.decoder.generate
+    monkeypatch.setattr(model.decoder, "generate", lambda *a: seen.append(a[3]) or generate(*a))
+    a = model.answer_question(STORY, "Where did Mary go after the hallway?")
+    source = seen[0]
+    line = STORY[a.hops[-1]]
+    flagged = {w for w, f in zip(token_words(tuple(source.ids[0, 0][source.ids[0, 0] >= 0].tolist())),
+                                 source.asked[0, 0].tolist()) if f}
+    assert flagged == words(line) & model.question_words("Where did Mary go after the hallway?") and "mary" in flagged
 
 
 def test_a_checkpoint_from_before_the_order_bias_and_shared_words_loads_without_them(tmp_path):

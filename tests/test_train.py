@@ -136,6 +136,18 @@ def test_one_hop_relation_tasks_train_and_answer(tmp_path, task, question):
     assert answer.hops and all(0 <= i < len(story) for i in answer.hops)
 
 
+def test_training_flags_question_words_in_answer_rows_only(tmp_path, monkeypatch):
+    from memreasoner.model.decoder import LatentDecoder
+
+    sources, loss = [], LatentDecoder.loss
+    monkeypatch.setattr(LatentDecoder, "loss", lambda self, *a: sources.append(a[4]) or loss(self, *a))
+    tiny_run(tmp_path / "qa5", "qa5", train_limit=40)
+    for source in sources:  # rows: each question's answer, then each story's autoencoded line
+        answers, autoencoded = source.asked.chunk(2)
+        assert answers.flatten(1).sum(1).min() > 0  # a qa5 question names words of its story
+        assert autoencoded.sum() == 0
+
+
 def test_qa3_trains_three_hops_on_bAbI_and_generated_stories_and_answers(tmp_path):
     out = tmp_path / "qa3"
     metrics = tiny_run(out, "qa3", "--augment", "2")

@@ -14,14 +14,14 @@ Keys are built by role, not identity: a small BiGRU reads each line's tokens thr
 from the start and from the end of the line. An unseen word ("cellar") therefore looks exactly like
 a seen one ("kitchen") in the same slot, and "the last word before the full stop" is found for both.
 No embedding of a content word enters the keys, so nothing learned about the answer word itself is
-needed. The one identity the keys do see (`words=True`, the default; MemReasonerConfig.copy_keys) is
-that of closed-class words, a fixed short list (the, to, of, is...): they bound an answer phrase.
+needed. The one identity the keys do see (`words=True`; MemReasonerConfig.copy_keys "words" and
+"question") is that of closed-class words, a fixed short list (the, to, of, is...): they bound an answer phrase.
 By shape alone " the" is just another lower-case word, so "to the living room." and "to the
 market." put the answer's first word at different distances from the end with nothing to tell
 which: the decoder copied "room" for "living room" and "the market" for "market".
 
-The keys may also see whether a token's word is one of the question's (`question=True`, the default
-for new models; copy_keys "question"), the exact-match feature of reading-comprehension readers
+The keys may also see whether a token's word is one of the question's (`question=True`; copy_keys
+"question", the default), the exact-match feature of reading-comprehension readers
 (DrQA). An answer is almost never a word of its question ("Who gave the umbrella to Grace?" -> the
 other name of "Alice passed the umbrella to Grace."), and the flag says so for any word, seen in
 training or not. Without it the pointer tells the two names apart only through the decoder state,

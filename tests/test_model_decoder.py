@@ -77,9 +77,10 @@ def test_loss_is_per_row_and_sampled_softmax_is_train_only(decoder):
 
 
 # -- the copy mechanism (pointer.py) -------------------------------------------------------------------
-def copy_decoder(seed: int = 0) -> LatentDecoder:
+def copy_decoder(seed: int = 0, line_space: bool = False) -> LatentDecoder:
     torch.manual_seed(seed)
-    return LatentDecoder(16, small_gpt2_config(layers=1, dim=32, heads=2, positions=32), copy=True)
+    return LatentDecoder(16, small_gpt2_config(layers=1, dim=32, heads=2, positions=32), copy=True,
+                         line_space=line_space)
 
 
 def one_line_source(dec, texts: list[str]) -> CopySource:
@@ -139,7 +140,7 @@ def random_words(rng, n: int, dec, avoid: set[int]) -> list[str]:
     words = []
     while len(words) < n:
         word = "".join(rng.choice(list("bcdfghjklmnpqrstvwxz")) + rng.choice(list("aeiou")) for _ in range(3))
-        pieces = dec.copy_tokens(" " + word)
+        pieces = dec.encoding.encode_ordinary(" " + word)
         if not avoid & set(pieces) and word not in words:
             words.append(word)
     return words
@@ -187,6 +188,39 @@ def test_a_short_run_learns_to_copy_words_never_seen_in_training():
 
     generated, answers = copy_after_training(dec, batch, train_places, test_places, steps=150)
     assert generated == answers
+
+
+def test_with_line_space_a_line_s_first_word_is_the_token_its_answer_has():
+    spaced, plain = copy_decoder(line_space=True), copy_decoder()
+    answer = spaced.answer_tokens("Who gave the milk?", "Jeff")[1][:-1]
+    assert spaced.copy_tokens("Jeff gave the milk to Bill.")[: len(answer)] == answer
+    assert plain.copy_tokens("Jeff gave the milk to Bill.")[: len(answer)] != answer
+    assert spaced.line_tokens("Jeff went home.")[1] == spaced.copy_tokens("Jeff went home.") + [EOT]
+
+
+def test_a_short_run_learns_to_copy_a_line_s_first_word_only_with_line_space():
+    """"<a> met <b>." / "Who met someone?" -> a, every test name made of pieces training never holds.
+    Read from its first character, the line holds a's line-initial pieces, which no answer (" a") has:
+    the copy distribution can never be credited for it and the decoder cannot answer."""
+    import random
+
+    def right(line_space: bool) -> int:
+        rng = random.Random(3)
+        dec = copy_decoder(line_space=line_space)
+        train_names = random_words(rng, 40, dec, set())
+        seen = {t for w in train_names for t in dec.encoding.encode_ordinary(w) + dec.encoding.encode_ordinary(" " + w)}
+        test_names = random_words(rng, 12, dec, seen)
+
+        def batch(names, size):
+            rows = [rng.sample(names, 2) for _ in range(size)]
+            pairs = [dec.answer_tokens("Who met someone?", a) for a, _ in rows]
+            return [f"{a} met {b}." for a, b in rows], [p for p, _ in pairs], [t for _, t in pairs], [a for a, _ in rows]
+
+        generated, answers = copy_after_training(dec, batch, train_names, test_names, steps=150)
+        return sum(g == a for g, a in zip(generated, answers))
+
+    assert right(line_space=True) == 32
+    assert right(line_space=False) == 0
 
 
 def test_copy_keys_see_closed_class_words_whatever_their_case_and_no_content_word():

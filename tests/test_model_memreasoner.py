@@ -111,6 +111,19 @@ def test_a_words_keys_checkpoint_loads_without_question_flags_and_new_models_hav
     assert loaded.answer_question(STORY, "Where is Mary?").text == old.answer_question(STORY, "Where is Mary?").text
 
 
+def test_a_checkpoint_from_before_spaced_lines_reads_lines_from_their_first_character(model, tmp_path):
+    assert model.config.line_space and model.decoder.copy_tokens("Mary went home.")[0] == \
+        model.decoder.answer_tokens("Who went home?", "Mary")[1][0]
+    model.save(tmp_path / "old")
+    config_file = tmp_path / "old" / "config.json"
+    config = json.loads(config_file.read_text())
+    del config["line_space"]  # what such a checkpoint's config looks like
+    config_file.write_text(json.dumps(config))
+    loaded = MemReasoner.load(tmp_path / "old")
+    assert not loaded.config.line_space
+    assert loaded.decoder.copy_tokens("Mary went home.") == loaded.decoder.encoding.encode_ordinary("Mary went home.")
+
+
 def test_answering_flags_the_question_words_of_the_line_it_copies_from(model, monkeypatch):
     seen = []
     generate = model.decoder.generate

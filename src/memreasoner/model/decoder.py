@@ -10,7 +10,7 @@ folder when a user has them.
 
 Sequences (the prompt is not scored):
   answer      <|endoftext|> question | " answer" <|endoftext|>
-  reconstruct <|endoftext|>          | line <|endoftext|>
+  reconstruct <|endoftext|>          | line <|endoftext|>   (" line" with line_space)
 The question in the prompt tells the decoder what to pull out of the line's latent ("Where is the
 football?" -> a place); reconstruction teaches it to spell out whatever a latent holds, so it can name
 a word that occurs in training lines but never as an answer. A word that never occurs in training at
@@ -51,7 +51,7 @@ def small_gpt2_config(layers: int = 2, dim: int = 128, heads: int = 4, positions
 
 class LatentDecoder(nn.Module):
     def __init__(self, latent_dim: int, gpt2_config: GPT2Config | None = None, pretrained: str = "",
-                 copy: bool = False, copy_words: bool = True, copy_question: bool = False):
+                 copy: bool = False, copy_words: bool = True, copy_question: bool = False, line_space: bool = False):
         super().__init__()
         self.gpt2 = GPT2LMHeadModel.from_pretrained(pretrained) if pretrained else GPT2LMHeadModel(gpt2_config or small_gpt2_config())
         cfg = self.gpt2.config
@@ -60,6 +60,7 @@ class LatentDecoder(nn.Module):
         self.to_embed = nn.Linear(latent_dim, self.dim)
         self.encoding = gpt2_encoding()
         self.copier = CopyHead(self.dim, copy_words, copy_question) if copy else None
+        self.line_prefix = " " if line_space else ""
 
     def _check_source(self, source: CopySource | None) -> None:
         if (source is None) != (self.copier is None):
@@ -72,11 +73,13 @@ class LatentDecoder(nn.Module):
         return prompt, ([] if answer is None else self.encoding.encode_ordinary(" " + answer) + [EOT])
 
     def line_tokens(self, line: str) -> tuple[list[int], list[int]]:
-        return [EOT], self.encoding.encode_ordinary(line) + [EOT]
+        return [EOT], self.copy_tokens(line) + [EOT]
 
     def copy_tokens(self, line: str) -> list[int]:
-        """What the copy mechanism can copy from a line: its ids, without the <|endoftext|>."""
-        return self.encoding.encode_ordinary(line)
+        """What the copy mechanism can copy from a line: its ids, without the <|endoftext|>. With
+        `line_space` the line is read after a space, as text mid-document: its first word is then the
+        token an answer has (" Jeff"), not the line-initial one ("Jeff") no answer ever matches."""
+        return self.encoding.encode_ordinary(self.line_prefix + line)
 
     # -- the conditioned forward pass ---------------------------------------------------------------
     def _prefix(self, latent: torch.Tensor) -> DynamicCache:

@@ -102,6 +102,8 @@ class MemReasonerConfig:
                                          "to, of...) it is, the edges of answer phrases, and whether the question "
                                          "holds its word (question); the first two (words); or its shape alone "
                                          "(shape) (pointer.py)", choices=COPY_KEYS)
+    line_space: bool = setting(True, "the decoder reads a line as text after a space, so its first word is the "
+                                     "same GPT-2 token as in an answer and can be copied (decoder.py)")
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
     iu: bool = option(True, "inference-time update: write only the relevant lines (--no-iu writes every line)")
     eta: int = option(128, "IU: lines kept for long inputs")
@@ -129,8 +131,10 @@ class MemReasonerConfig:
             raise InputError(f"unknown MemReasoner config key(s): {', '.join(unknown)}", source)
         # Checkpoints from before the copy decoder have no "copy" key and a plain decoder; from before the
         # order bias, no "hop_order" and none; from before shared words, no "hop_match" and none; from
-        # before closed-class words in the copy keys, no "copy_keys" and shape.
-        return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape", **obj})
+        # before closed-class words in the copy keys, no "copy_keys" and shape; from before spaced lines,
+        # no "line_space" and lines tokenized from their first character.
+        return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape",
+                      "line_space": False, **obj})
 
 
 @dataclass
@@ -155,7 +159,7 @@ class MemReasoner(nn.Module, Reader):
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match)
         copy = {"copy": config.copy, "copy_words": config.copy_keys != "shape",
-                "copy_question": config.copy_keys == "question"}
+                "copy_question": config.copy_keys == "question", "line_space": config.line_space}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
             self.decoder = LatentDecoder(dim, GPT2Config.from_dict(config.decoder_config), **copy)
         else:

@@ -124,6 +124,20 @@ def test_a_checkpoint_from_before_spaced_lines_reads_lines_from_their_first_char
     assert loaded.decoder.copy_tokens("Mary went home.") == loaded.decoder.encoding.encode_ordinary("Mary went home.")
 
 
+def test_a_checkpoint_from_before_token_level_hop_keys_loads_without_them(tmp_path):
+    torch.manual_seed(0)
+    old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
+                                        hop_roles=False, max_answer_tokens=3))
+    old.save(tmp_path / "old")
+    config_file = tmp_path / "old" / "config.json"
+    config = json.loads(config_file.read_text())
+    del config["hop_roles"]  # what such a checkpoint's config looks like
+    config_file.write_text(json.dumps(config))
+    loaded = MemReasoner.load(tmp_path / "old")
+    assert not loaded.config.hop_roles and loaded.hop.roles is None
+    assert loaded.answer_question(STORY, "Where is Mary?").text == old.answer_question(STORY, "Where is Mary?").text
+
+
 def test_answering_flags_the_question_words_of_the_line_it_copies_from(model, monkeypatch):
     seen = []
     generate = model.decoder.generate
@@ -134,6 +148,21 @@ def test_answering_flags_the_question_words_of_the_line_it_copies_from(model, mo
     flagged = {w for w, f in zip(token_words(tuple(source.ids[0, 0][source.ids[0, 0] >= 0].tolist())),
                                  source.asked[0, 0].tolist()) if f}
     assert flagged == words(line) & model.question_words("Where did Mary go after the hallway?") and "mary" in flagged
+
+
+def test_answering_reads_every_kept_line_s_tokens_with_the_question_s_words_flagged(model, monkeypatch):
+    seen = []
+    forward = model.hop.roles.forward
+    monkeypatch.setattr(model.hop.roles, "forward", lambda *a: seen.append(a) or forward(*a))
+    question = "Where did Mary go after the hallway?"
+    a = model.answer_question(STORY, question)
+    ids, asked, _ = seen[0]
+    assert ids.shape[1] == a.trace["kept_lines"]
+    for n in range(ids.shape[1]):
+        line = ids[0, n][ids[0, n] >= 0].tolist()
+        assert model.decoder.decode(line) in STORY
+        flagged = {w for w, f in zip(token_words(tuple(line)), asked[0, n].tolist()) if f}
+        assert flagged == words(model.decoder.decode(line)) & model.question_words(question)
 
 
 def test_a_checkpoint_from_before_the_order_bias_and_shared_words_loads_without_them(tmp_path):

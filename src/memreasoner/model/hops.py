@@ -53,6 +53,11 @@ second hop (previous, and not the object's other lines: both), the named place a
 next variable of a vt chain (previous).
 `none` is without it, and what checkpoints from before it load as.
 
+Where the question's words stand (config `hop_roles`, open; default on): each hop's logits also get
+a learned score of each line read token by token, l_t,i += g_t s_i (line_roles.py): who does what to
+whom, which the sentence latent blurs and shared words ignore. `hop_roles=false` is without it, and
+what checkpoints from before it load as.
+
 Nearest line, hard or soft (config `select`, open): argmax over the logits is the paper's mapping and
 is what inference uses. argmax has no gradient, so training needs a stand-in:
   soft      (default) the softmax attention over lines; the decoder is conditioned on the attention-
@@ -70,6 +75,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .line_roles import LineRoles
 from .memory import EpisodicMemory, Memory
 from .word_match import TERMS, WordMatch
 
@@ -103,7 +109,7 @@ class HopResult:
 class HopReader(nn.Module):
     def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
-                 order: str = "rank", match: str = "words"):
+                 order: str = "rank", match: str = "words", roles: bool = False):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -134,6 +140,7 @@ class HopReader(nn.Module):
             nn.init.zeros_(self.match_gates.bias)
         else:
             self.match_gates = None
+        self.roles = LineRoles(dim) if roles else None
 
     def order_bias(self, previous: torch.Tensor, keys: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """previous: [B, N] the previous hop's line weights (one-hot at inference); keys [B, N, C];
@@ -171,9 +178,11 @@ class HopReader(nn.Module):
         return logits.masked_fill(pad, float("-inf"))
 
     def forward(self, memory: EpisodicMemory, written: Memory, keys: torch.Tensor, lengths: torch.Tensor,
-                zq: torch.Tensor, words: WordMatch | None = None, hard: bool = False, stop: bool = True) -> HopResult:
+                zq: torch.Tensor, words: WordMatch | None = None, hard: bool = False, stop: bool = True,
+                tokens: tuple[torch.Tensor, torch.Tensor] | None = None) -> HopResult:
         """keys: [B, N, C] the written z~; lengths: [B]; zq: [B, C] question latents; words: the lines'
-        shared words (needed when the reader matches words).
+        shared words (needed when the reader matches words); tokens: the lines' GPT-2 ids [B, N, L] (-1
+        padding) and question flags [B, N, L] (needed when the reader reads roles).
 
         hard=True is inference: one-hot attention and (unless stop=False) the stopping threshold.
         """
@@ -182,6 +191,9 @@ class HopReader(nn.Module):
         q = q0 = self.query(zq)
         if self.match_gates is not None and words is None:
             raise ValueError("this hop reader matches words: pass the lines' WordMatch")
+        if self.roles is not None and tokens is None:
+            raise ValueError("this hop reader reads roles: pass the lines' tokens")
+        roles = None if self.roles is None else self.roles(*tokens, q0)  # [B, N]
         logits, attention, readouts = [], [], []
         chosen = torch.zeros_like(pad)  # [B, N] lines earlier hops landed on
         for t in range(self.hops):
@@ -189,6 +201,9 @@ class HopReader(nn.Module):
             lt = self.nearest(r, keys, pad)
             if self.match_gates is not None:
                 lt = lt + self.match_bias(words, q0, attention[-1] if t else None, keys)
+            if roles is not None:
+                line = torch.zeros_like(q0) if t == 0 else torch.einsum("bn,bnc->bc", attention[-1], keys)
+                lt = lt + self.roles.gate(q0, line) * roles
             if t and self.order is not None:
                 lt = lt + self.order_bias(attention[-1], keys, lt)
             if hard and not self.revisit:

@@ -31,7 +31,7 @@ from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, check_weights_file, load_wei
 from ..data.sample import Sample
 from ..errors import InputError
 from ..reader import Answer, Reader, option, setting
-from .pointer import CopySource
+from .pointer import CopySource, asked_tokens, token_grid
 from .decoder import LatentDecoder, small_gpt2_config
 from .embedding_cache import default_path as embedding_cache_path
 from .encoder import LineEncoder
@@ -102,6 +102,8 @@ class MemReasonerConfig:
                                          "to, of...) it is, the edges of answer phrases, and whether the question "
                                          "holds its word (question); the first two (words); or its shape alone "
                                          "(shape) (pointer.py)", choices=COPY_KEYS)
+    hop_roles: bool = setting(True, "add to each hop's logits a score of the line read token by token: where the "
+                                    "question's words stand in it, who does what to whom (line_roles.py)")
     line_space: bool = setting(True, "the decoder reads a line as text after a space, so its first word is the "
                                      "same GPT-2 token as in an answer and can be copied (decoder.py)")
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
@@ -132,9 +134,10 @@ class MemReasonerConfig:
         # Checkpoints from before the copy decoder have no "copy" key and a plain decoder; from before the
         # order bias, no "hop_order" and none; from before shared words, no "hop_match" and none; from
         # before closed-class words in the copy keys, no "copy_keys" and shape; from before spaced lines,
-        # no "line_space" and lines tokenized from their first character.
+        # no "line_space" and lines tokenized from their first character; from before token-level hop
+        # keys, no "hop_roles" and none.
         return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape",
-                      "line_space": False, **obj})
+                      "line_space": False, "hop_roles": False, **obj})
 
 
 @dataclass
@@ -157,7 +160,8 @@ class MemReasoner(nn.Module, Reader):
         self.temporal = TemporalEncoding(dim, config.temporal, config.gru_hidden)
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
-                             config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match)
+                             config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match,
+                             config.hop_roles)
         copy = {"copy": config.copy, "copy_words": config.copy_keys != "shape",
                 "copy_question": config.copy_keys == "question", "line_space": config.line_space}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
@@ -213,9 +217,11 @@ class MemReasoner(nn.Module, Reader):
     # -- the differentiable core, shared by training and inference ---------------------------------
     def read(self, stories: list[torch.Tensor], zq: torch.Tensor, hard: bool = False,
              story_words: list[list[frozenset[str]]] | None = None,
-             question_words: list[frozenset[str]] | None = None) -> ReadOut:
+             question_words: list[frozenset[str]] | None = None,
+             story_tokens: list[list[list[int]]] | None = None) -> ReadOut:
         """stories: B tensors [N_b, C] of line latents, in document order; zq: [B, C] question latents;
-        story_words, question_words: each line's and question's words (word_match.words), for hop_match=words."""
+        story_words, question_words: each line's and question's words (word_match.words), for hop_match=words;
+        story_tokens: each line's GPT-2 ids (decoder.copy_tokens), for hop_roles."""
         lengths = torch.tensor([len(s) for s in stories], device=zq.device)
         z = nn.utils.rnn.pad_sequence(stories, batch_first=True)  # [B, N, C], zero padding
         zt = self.temporal(z, lengths)
@@ -223,8 +229,13 @@ class MemReasoner(nn.Module, Reader):
         matches = None
         if self.config.hop_match == "words":
             matches = WordMatch.build(story_words, question_words, z.shape[1], zq.device)
+        tokens = None
+        if self.config.hop_roles:
+            ids = token_grid(story_tokens)
+            asked = asked_tokens(story_tokens, list(range(len(stories))), question_words, ids.shape[1:])
+            tokens = ids.to(zq.device), asked.to(zq.device)
         walk = self.hop(self.memory, written, zt, lengths, zq, matches, hard=hard,
-                        stop=self.config.answer_from == "last")
+                        stop=self.config.answer_from == "last", tokens=tokens)
         return ReadOut(walk, z, zt, lengths, written)
 
     def recall(self, out: ReadOut, line: torch.Tensor) -> torch.Tensor:
@@ -311,7 +322,9 @@ class MemReasoner(nn.Module, Reader):
         if live:
             walk = self.read([stories[b] for b in live], zq[live], hard=True,
                              story_words=[[words(items[b][0][i]) for i in kept[b]] for b in live],
-                             question_words=[self.question_words(items[b][1]) for b in live]).walk
+                             question_words=[self.question_words(items[b][1]) for b in live],
+                             story_tokens=[[self.decoder.copy_tokens(items[b][0][i]) for i in kept[b]]
+                                           for b in live]).walk
             # What is decoded: the last used hop's line of each story, or every hop's line (answer_from=each).
             rows = [(j, t) for j in range(len(live))
                     for t in (range(int(walk.used[j])) if self.config.answer_from == "each" else [int(walk.used[j]) - 1])]

@@ -74,6 +74,27 @@ def token_words(ids: tuple[int, ...]) -> tuple[str | None, ...]:
     return tuple(out)
 
 
+def token_grid(stories: list[list[list[int]]]) -> torch.Tensor:
+    """S stories of token-id lines -> [S, N, L] ids, -1 padding."""
+    N = max(len(s) for s in stories)
+    L = max(1, max((len(line) for s in stories for line in s), default=1))
+    ids = torch.full((len(stories), N, L), -1, dtype=torch.long)
+    for i, s in enumerate(stories):
+        for n, line in enumerate(s):
+            ids[i, n, : len(line)] = torch.tensor(line, dtype=torch.long)
+    return ids
+
+
+def asked_tokens(stories: list[list[list[int]]], story_of_row: list[int], questions: list[frozenset[str] | None],
+                 shape: tuple[int, int]) -> torch.Tensor:
+    """[R, N, L]: 1 where a token of row r's story belongs to a word of row r's question (None: no question)."""
+    asked = torch.zeros(len(story_of_row), *shape)
+    for r, (s, question) in enumerate(zip(story_of_row, questions)):
+        for n, line in enumerate(stories[s] if question else []):
+            asked[r, n, : len(line)] = torch.tensor([w in question for w in token_words(tuple(line))])
+    return asked
+
+
 @functools.lru_cache(maxsize=2)
 def token_shapes(words: bool = True) -> torch.Tensor:
     """[50257, 6 (+ len(FUNCTION_WORDS) with words)] float: the shape of every GPT-2 token (and which
@@ -106,17 +127,9 @@ class CopySource:
                    questions: list[frozenset[str] | None] | None = None) -> "CopySource":
         """stories: S lists of N_s token-id lists (document order, as the weights); questions: per row
         the words of its question (word_match.words), None for a row without one (default: all None)."""
-        N = max(len(s) for s in stories)
-        L = max(1, max((len(line) for s in stories for line in s), default=1))
-        ids = torch.full((len(stories), N, L), -1, dtype=torch.long)
-        for i, s in enumerate(stories):
-            for n, line in enumerate(s):
-                ids[i, n, : len(line)] = torch.tensor(line, dtype=torch.long)
+        ids = token_grid(stories)
         story = torch.arange(len(weights)) if story is None else story
-        asked = torch.zeros(len(weights), N, L)
-        for r, question in enumerate(questions or []):
-            for n, line in enumerate(stories[int(story[r])] if question else []):
-                asked[r, n, : len(line)] = torch.tensor([w in question for w in token_words(tuple(line))])
+        asked = asked_tokens(stories, story.tolist(), questions or [None] * len(weights), ids.shape[1:])
         return cls(ids.to(weights.device), weights, story.to(weights.device), asked.to(weights.device))
 
     def rows(self, rows: list[int]) -> "CopySource":

@@ -163,7 +163,7 @@ def losses(model: MemReasoner, batch: Batch, negatives: int = 0) -> dict[str, to
     batch.facts): on one process the batch means; on several, shares that add up to them."""
     device = model.device
     out = model.read([s.to(device) for s in batch.stories], batch.zq.to(device),
-                     story_words=batch.story_words, question_words=batch.question_words)
+                     story_words=batch.story_words, question_words=batch.question_words, story_tokens=batch.line_ids)
     B, R = len(batch.line_prompts), len(batch.prompts)
     row_story, row_hop = batch.answer_story.to(device), batch.answer_hop.to(device)
     picked = out.walk.attention[row_story, row_hop]  # [R, N] each answer row's hop attention (training runs every hop)

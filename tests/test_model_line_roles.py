@@ -1,0 +1,94 @@
+import random
+
+import torch
+import torch.nn.functional as F
+
+from memreasoner.data.tokens import gpt2_encoding
+from memreasoner.model.line_roles import LineRoles
+from memreasoner.model.pointer import asked_tokens, token_grid
+from memreasoner.model.word_match import words
+
+ENCODING = gpt2_encoding()
+DIRECTIONS = (("north", "south"), ("east", "west"))
+FORMS = 4  # the ways a qa4 question is put, as the story generator puts them
+
+
+def tokens(line: str) -> list[int]:
+    return ENCODING.encode_ordinary(" " + line)
+
+
+def grid(stories: list[list[str]], questions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = [[tokens(line) for line in story] for story in stories]
+    grid_ids = token_grid(ids)
+    return grid_ids, asked_tokens(ids, list(range(len(ids))), [words(q) for q in questions], grid_ids.shape[1:])
+
+
+def test_a_line_s_score_depends_on_its_own_tokens_and_the_question_only():
+    torch.manual_seed(0)
+    roles = LineRoles(8)
+    torch.nn.init.normal_(roles.score.weight)
+    q0 = torch.randn(1, 8).expand(3, -1)
+    question = "What is north of the kitchen?"
+    stories = [["The office is north of the kitchen."],
+               ["The office is north of the kitchen.", "The garden is south of the kitchen."],
+               ["The office is north of the kitchen.", "Then the very long line of the garden went on and on and on."]]
+    ids, asked = grid(stories, [question] * 3)
+    scores = roles(ids, asked, q0)
+    assert torch.allclose(scores[:, 0], scores[0, 0].expand(3), atol=1e-6)  # neighbours and padding change nothing
+    assert scores[0, 1] == 0  # a padding line scores nothing
+    assert scores[1, 1] != scores[1, 0]
+
+
+def qa4_story(rng: random.Random, places: list[str]) -> tuple[list[str], str, int, int]:
+    """Two facts about three places in a row, each said either way round; one question in one of four
+    forms -> (lines, question, the answering line, the form)."""
+    row = rng.sample(places, 3)
+    ahead, behind = rng.choice(DIRECTIONS)[:: rng.choice((1, -1))]
+    pairs = [(row[0], row[1]), (row[1], row[2])]
+    rng.shuffle(pairs)
+    lines = [f"The {a} is {ahead} of the {b}." if rng.random() < 0.5 else f"The {b} is {behind} of the {a}."
+             for a, b in pairs]
+    answer = rng.randrange(2)
+    first, second = pairs[answer]
+    form = rng.randrange(FORMS)
+    question = [f"What is {ahead} of the {second}?", f"What is the {second} {behind} of?",
+                f"What is {behind} of the {first}?", f"What is the {first} {ahead} of?"][form]
+    return lines, question, answer, form
+
+
+def place_words(rng: random.Random, n: int, avoid: set[int]) -> list[str]:
+    out = []
+    while len(out) < n:
+        word = "".join(rng.choice("bcdfghjklmnpqrstvwz") + rng.choice("aeiou") for _ in range(3))
+        if not avoid & set(tokens(word)) and word not in out:
+            out.append(word)
+    return out
+
+
+def test_a_short_run_learns_which_line_answers_by_where_the_question_s_words_stand():
+    """qa4 asked every way round, the sentence latent carrying nothing but how the question is put:
+    "What is south of the studio?" over "The studio is south of the library." and "The studio is north
+    of the garage." Only where the asked words stand tells the lines apart, and at test every place is
+    made of pieces no training line holds."""
+    rng = random.Random(0)
+    torch.manual_seed(0)
+    train_places = place_words(rng, 30, set())
+    test_places = place_words(rng, 10, {t for w in train_places for t in tokens(w)})
+    roles = LineRoles(FORMS)
+    opt = torch.optim.Adam(roles.parameters(), lr=3e-3)
+
+    def batch(places, size):
+        rows = [qa4_story(rng, places) for _ in range(size)]
+        ids, asked = grid([r[0] for r in rows], [r[1] for r in rows])
+        return ids, asked, F.one_hot(torch.tensor([r[3] for r in rows]), FORMS).float(), torch.tensor([r[2] for r in rows])
+
+    for _ in range(300):
+        ids, asked, q0, answer = batch(train_places, 32)
+        loss = F.cross_entropy(roles(ids, asked, q0), answer)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        ids, asked, q0, answer = batch(test_places, 200)
+        right = (roles(ids, asked, q0).argmax(-1) == answer).float().mean()
+    assert right >= 0.97

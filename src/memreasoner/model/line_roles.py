@@ -9,7 +9,7 @@ library." and "The studio is north of the garage."), the right line is the one w
 *not* the question's, because the studio comes first in it: a pattern of which words the question
 holds and where they stand, whatever the words are.
 
-So each line is also read token by token, as the copy keys read it (pointer.py): a token's shape,
+So each line is also read token by token, as the copy keys read it (pointer.py's TokenReader): a token's shape,
 which closed-class word it is, its position from either end, and whether its word is one of the
 question's; the question's latent is added at every step, so the pattern can depend on how the
 question is put. A small BiGRU reads that, its states are max-pooled, and a linear map scores the
@@ -28,19 +28,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .pointer import MAX_POSITION, token_shapes
+from .pointer import TokenReader
 
 
-class LineRoles(nn.Module):
+class LineRoles(TokenReader):
     def __init__(self, latent_dim: int, dim: int = 64):
-        super().__init__()
-        self.register_buffer("shapes", token_shapes(True).clone(), persistent=False)  # derived, never saved
-        self.shape = nn.Linear(self.shapes.shape[1], dim)
-        self.from_start = nn.Embedding(MAX_POSITION, dim)
-        self.from_end = nn.Embedding(MAX_POSITION, dim)
+        super().__init__(dim, words=True)
         self.asked = nn.Linear(1, dim, bias=False)
         self.question = nn.Linear(latent_dim, dim, bias=False)
-        self.rnn = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True)
         self.score = nn.Linear(dim, 1, bias=False)
         nn.init.zeros_(self.score.weight)  # no effect until training finds one
         self.gates = nn.Linear(2 * latent_dim, 1)  # per hop, from [q_0 ; previous hop's line]
@@ -50,20 +45,10 @@ class LineRoles(nn.Module):
     def forward(self, ids: torch.Tensor, asked: torch.Tensor, q0: torch.Tensor) -> torch.Tensor:
         """ids [B, N, L] GPT-2 ids of each story's lines (-1 padding); asked [B, N, L] 1 where the token's
         word is in the question; q0 [B, C] -> line scores [B, N] (0 on padding lines)."""
-        B, N, L = ids.shape
         pad = ids < 0
-        length = (~pad).sum(-1, keepdim=True)  # [B, N, 1]
-        pos = torch.arange(L, device=ids.device).expand(B, N, L)
-        x = (self.shape(self.shapes[ids.clamp(min=0)]) + self.from_start(pos.clamp(max=MAX_POSITION - 1))
-             + self.from_end((length - 1 - pos).clamp(0, MAX_POSITION - 1)) + self.asked(asked[..., None])
-             + self.question(q0)[:, None, None, :])  # [B, N, L, E]
-        # Packed, so a line's score does not depend on its batch's padding.
-        packed = nn.utils.rnn.pack_padded_sequence(x.view(B * N, L, -1), length.view(-1).clamp(min=1).cpu(),
-                                                   batch_first=True, enforce_sorted=False)
-        states, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=L)
-        states = states.view(B, N, L, -1).masked_fill(pad[..., None], float("-inf")).amax(2)  # [B, N, E]
-        scores = self.score(states.masked_fill(pad.all(-1)[..., None], 0.0)).squeeze(-1)
-        return scores
+        states = self.read_tokens(ids, self.asked(asked[..., None]) + self.question(q0)[:, None, None, :])
+        pooled = states.masked_fill(pad[..., None], float("-inf")).amax(2)  # [B, N, E]
+        return self.score(pooled.masked_fill(pad.all(-1)[..., None], 0.0)).squeeze(-1)
 
     def gate(self, q0: torch.Tensor, line: torch.Tensor) -> torch.Tensor:
         """[B, C] first query and [B, C] previous hop's line latent (zeros at the first hop) -> [B, 1]."""

@@ -144,14 +144,40 @@ class Encoded:
     keys: torch.Tensor  # [R, N, L, E]
 
 
-class CopyHead(nn.Module):
-    def __init__(self, dim: int, words: bool = True, question: bool = False):
+class TokenReader(nn.Module):
+    """Reads lines token by token through their shapes and positions, never a content word's identity
+    (the module docstring): the copy keys' states, and the hops' token-level keys (line_roles.py)."""
+
+    def __init__(self, dim: int, words: bool = True):
         super().__init__()
         self.register_buffer("shapes", token_shapes(words).clone(), persistent=False)  # derived, never saved
         self.shape = nn.Linear(self.shapes.shape[1], dim)
         self.from_start = nn.Embedding(MAX_POSITION, dim)
         self.from_end = nn.Embedding(MAX_POSITION, dim)
         self.rnn = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True)
+
+    def read_tokens(self, ids: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """ids [S, N, L] (-1 padding), extra: inputs added to every token ([S, N, L, E] or broadcastable)
+        -> BiGRU states [S, N, L, E] of each line read on its own."""
+        S, N, L = ids.shape
+        pad = ids < 0
+        length = (~pad).sum(-1, keepdim=True)  # [S, N, 1]
+        pos = torch.arange(L, device=pad.device).expand(S, N, L)
+        x = (self.shape(self.shapes[ids.clamp(min=0)]) + self.from_start(pos.clamp(max=MAX_POSITION - 1))
+             + self.from_end((length - 1 - pos).clamp(0, MAX_POSITION - 1)))  # [S, N, L, E]
+        if extra is not None:
+            x = x + extra
+        # Packed, so a line's states do not depend on how much padding its batch needs (training pads to
+        # the longest line of the batch, inference reads one line unpadded). Empty (padding) lines get length 1.
+        packed = nn.utils.rnn.pack_padded_sequence(x.reshape(S * N, L, -1), length.view(-1).clamp(min=1).cpu(),
+                                                   batch_first=True, enforce_sorted=False)
+        states, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=L)
+        return states.view(S, N, L, -1)
+
+
+class CopyHead(TokenReader):
+    def __init__(self, dim: int, words: bool = True, question: bool = False):
+        super().__init__(dim, words)
         # No bias: it would shift every score of a line alike, which the within-line softmax ignores; its
         # gradient would be rounding noise that Adam turns into steps (and ranks would disagree on it).
         self.key = nn.Linear(dim, dim, bias=False)
@@ -161,18 +187,7 @@ class CopyHead(nn.Module):
         self.feedback = nn.Linear(dim, dim)
 
     def encode(self, source: CopySource) -> Encoded:
-        S, N, L = source.ids.shape
-        pad = source.ids < 0
-        length = (~pad).sum(-1, keepdim=True)  # [S, N, 1]
-        pos = torch.arange(L, device=pad.device).expand(S, N, L)
-        x = (self.shape(self.shapes[source.ids.clamp(min=0)]) + self.from_start(pos.clamp(max=MAX_POSITION - 1))
-             + self.from_end((length - 1 - pos).clamp(0, MAX_POSITION - 1)))  # [S, N, L, E]
-        # Packed, so a line's states do not depend on how much padding its batch needs (training pads to
-        # the longest line of the batch, inference reads one line unpadded). Empty (padding) lines get length 1.
-        packed = nn.utils.rnn.pack_padded_sequence(x.view(S * N, L, -1), length.view(-1).clamp(min=1).cpu(),
-                                                   batch_first=True, enforce_sorted=False)
-        states, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=L)
-        states = states.view(S, N, L, -1)
+        states = self.read_tokens(source.ids)
         states, ids = states[source.story], source.ids[source.story]
         keys = self.key(states)
         if self.in_question is not None:

@@ -112,7 +112,7 @@ class MemReasonerConfig:
     relevance: str = option("template", "IU relevance score (relevance.py)", choices=SCORES)
     relevance_margin: float = option(0.0, "IU: how far below a perfect template match a line may fit "
                                           "(relevance.py)")
-    relevance_quantile: float = option(0.05, "IU's knn test: the share of training lines allowed to fall below its "
+    relevance_quantile: float = option(0.2, "IU's knn test: the share of training lines allowed to fall below its "
                                              "threshold (0 = the least typical training line sets it; relevance.py)")
     relevance_bank: int = 0  # training latents the knn score keeps (set by fit_relevance)
     relevance_templates: list = field(default_factory=list)  # the template score's templates (set by fit_relevance)

@@ -320,11 +320,11 @@ class MemReasoner(nn.Module, Reader):
         out = [Answer(text="", trace={"kept_lines": 0}) for _ in items]
         live = [b for b in range(len(items)) if kept[b]]  # a story with no lines gets an empty answer
         if live:
+            tokens = {b: [self.decoder.copy_tokens(items[b][0][i]) for i in kept[b]] for b in live}  # kept lines' ids
             walk = self.read([stories[b] for b in live], zq[live], hard=True,
                              story_words=[[words(items[b][0][i]) for i in kept[b]] for b in live],
                              question_words=[self.question_words(items[b][1]) for b in live],
-                             story_tokens=[[self.decoder.copy_tokens(items[b][0][i]) for i in kept[b]]
-                                           for b in live]).walk
+                             story_tokens=[tokens[b] for b in live]).walk
             # What is decoded: the last used hop's line of each story, or every hop's line (answer_from=each).
             rows = [(j, t) for j in range(len(live))
                     for t in (range(int(walk.used[j])) if self.config.answer_from == "each" else [int(walk.used[j]) - 1])]
@@ -334,7 +334,7 @@ class MemReasoner(nn.Module, Reader):
             prompts = [self.decoder.answer_tokens(items[b][1])[0] for b in row_story]
             source = None
             if self.config.copy:  # the decoder may copy from the text of the line it is conditioned on
-                line_ids = [self.decoder.copy_tokens(items[b][0][kept[b][i]]) for b, i in zip(row_story, row_line)]
+                line_ids = [tokens[b][i] for b, i in zip(row_story, row_line)]
                 source = CopySource.from_lines([[ids] for ids in line_ids], torch.ones(len(rows), 1, device=self.device),
                                                questions=[self.question_words(items[b][1]) for b in row_story])
             generated = self.decoder.generate(latent, prompts, self.config.max_answer_tokens, source)

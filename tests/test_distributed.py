@@ -15,7 +15,9 @@ WORKER = Path(__file__).with_name("distributed_worker.py")
 # Tiny and free of per-process randomness: no sampled negatives (the worker also builds the decoder
 # without dropout). --ridge 1: at the default 1e-4 the memory prior's gradient is rounding noise
 # (~1e-9, about Adam's eps), which Adam turns into lr-sized steps: there even one process on 1 vs 2
-# threads ends 1e-3 apart after 6 steps. Here 2 processes end ~1e-6 from one.
+# threads ends 1e-3 apart after 6 steps. Here 2 processes end ~2e-5 from one (~3e-6 before the hops'
+# token-level keys, whose packed BiGRU and max-pool round differently over half batches; the largest
+# differences are in the query map and the memory prior, which both paths feed).
 ARGS = ["--augment", "0", "--decoder-layers", "1", "--decoder-dim", "32", "--decoder-heads", "2", "--gru-hidden", "32", "--slots", "32",
         "--ridge", "1", "--threads", "1", "--train-limit", "40", "--steps", "6", "--batch-size", "8", "--warmup", "2",
         "--negatives", "0", "--eval-limit", "2", "--checkpoint-every", "3", "--device", "cpu"]
@@ -47,7 +49,7 @@ def test_two_processes_train_the_same_weights_as_one_and_only_rank_0_writes(tmp_
     assert all(torch.equal(rank0["state"][k], rank1["state"][k]) for k in rank0["state"])
     # ... and that gradient is the global batch's: the single-process weights up to rounding.
     diff = max((rank0["state"][k] - single["state"][k]).abs().max().item() for k in single["state"])
-    assert diff < 1e-5, diff
+    assert diff < 5e-5, diff
 
     # Rank 0 wrote the checkpoint (step 3 and the end), rank 1 nothing; what is on disk is rank 0's model.
     assert (rank0["saves"], rank1["saves"], single["saves"]) == (2, 0, 2)

@@ -72,16 +72,22 @@ def test_checkpoint_round_trips_bit_exactly(model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
+def saved_without(model: MemReasoner, folder, *keys: str) -> MemReasoner:
+    """Save `model`, drop `keys` from its config.json (what a checkpoint from before them looks like), load it."""
+    model.save(folder)
+    config_file = folder / "config.json"
+    config = json.loads(config_file.read_text())
+    for key in keys:
+        del config[key]
+    config_file.write_text(json.dumps(config))
+    return MemReasoner.load(folder)
+
+
 def test_a_checkpoint_from_before_the_copy_decoder_loads_with_a_plain_decoder(tmp_path):
     torch.manual_seed(0)
     old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
                                         copy=False, max_answer_tokens=3))
-    old.save(tmp_path / "old")
-    config_file = tmp_path / "old" / "config.json"
-    config = json.loads(config_file.read_text())
-    del config["copy"], config["copy_keys"]  # what such a checkpoint's config looks like
-    config_file.write_text(json.dumps(config))
-    loaded = MemReasoner.load(tmp_path / "old")
+    loaded = saved_without(old, tmp_path / "old", "copy", "copy_keys")
     assert loaded.config.copy is False and loaded.decoder.copier is None
     assert loaded.answer_question(STORY, "Where is Mary?").text == old.answer_question(STORY, "Where is Mary?").text
 
@@ -90,12 +96,7 @@ def test_a_checkpoint_from_before_closed_class_copy_keys_loads_with_shape_keys(t
     torch.manual_seed(0)
     old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
                                         copy_keys="shape", max_answer_tokens=3))
-    old.save(tmp_path / "old")
-    config_file = tmp_path / "old" / "config.json"
-    config = json.loads(config_file.read_text())
-    del config["copy_keys"]  # what such a checkpoint's config looks like
-    config_file.write_text(json.dumps(config))
-    loaded = MemReasoner.load(tmp_path / "old")  # its copy head's shape layer takes 6 features
+    loaded = saved_without(old, tmp_path / "old", "copy_keys")  # its copy head's shape layer takes 6 features
     assert loaded.config.copy_keys == "shape" and loaded.decoder.copier.shape.in_features == 6
     assert loaded.answer_question(STORY, "Where is Mary?").text == old.answer_question(STORY, "Where is Mary?").text
 
@@ -114,12 +115,7 @@ def test_a_words_keys_checkpoint_loads_without_question_flags_and_new_models_hav
 def test_a_checkpoint_from_before_spaced_lines_reads_lines_from_their_first_character(model, tmp_path):
     assert model.config.line_space and model.decoder.copy_tokens("Mary went home.")[0] == \
         model.decoder.answer_tokens("Who went home?", "Mary")[1][0]
-    model.save(tmp_path / "old")
-    config_file = tmp_path / "old" / "config.json"
-    config = json.loads(config_file.read_text())
-    del config["line_space"]  # what such a checkpoint's config looks like
-    config_file.write_text(json.dumps(config))
-    loaded = MemReasoner.load(tmp_path / "old")
+    loaded = saved_without(model, tmp_path / "old", "line_space")
     assert not loaded.config.line_space
     assert loaded.decoder.copy_tokens("Mary went home.") == loaded.decoder.encoding.encode_ordinary("Mary went home.")
 
@@ -128,12 +124,7 @@ def test_a_checkpoint_from_before_token_level_hop_keys_loads_without_them(tmp_pa
     torch.manual_seed(0)
     old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
                                         hop_roles=False, max_answer_tokens=3))
-    old.save(tmp_path / "old")
-    config_file = tmp_path / "old" / "config.json"
-    config = json.loads(config_file.read_text())
-    del config["hop_roles"]  # what such a checkpoint's config looks like
-    config_file.write_text(json.dumps(config))
-    loaded = MemReasoner.load(tmp_path / "old")
+    loaded = saved_without(old, tmp_path / "old", "hop_roles")
     assert not loaded.config.hop_roles and loaded.hop.roles is None
     assert loaded.answer_question(STORY, "Where is Mary?").text == old.answer_question(STORY, "Where is Mary?").text
 
@@ -169,12 +160,7 @@ def test_a_checkpoint_from_before_the_order_bias_and_shared_words_loads_without_
     torch.manual_seed(0)
     old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
                                         hops=2, hop_order="none", hop_match="none", max_answer_tokens=3))
-    old.save(tmp_path / "old")
-    config_file = tmp_path / "old" / "config.json"
-    config = json.loads(config_file.read_text())
-    del config["hop_order"], config["hop_match"]  # what such a checkpoint's config looks like
-    config_file.write_text(json.dumps(config))
-    loaded = MemReasoner.load(tmp_path / "old")
+    loaded = saved_without(old, tmp_path / "old", "hop_order", "hop_match")
     assert loaded.hop.order is None and loaded.hop.match_gates is None
     a, b = loaded.answer_question(STORY, "Where is Mary?"), old.answer_question(STORY, "Where is Mary?")
     assert (a.text, a.hops) == (b.text, b.hops)

@@ -33,7 +33,7 @@ def test_a_line_s_score_depends_on_its_own_tokens_and_the_question_only():
                ["The office is north of the kitchen.", "The garden is south of the kitchen."],
                ["The office is north of the kitchen.", "Then the very long line of the garden went on and on and on."]]
     ids, asked = grid(stories, [question] * 3)
-    scores = roles(ids, asked, q0)
+    scores = roles(roles.states(ids, asked, q0), ids)
     assert torch.allclose(scores[:, 0], scores[0, 0].expand(3), atol=1e-6)  # neighbours and padding change nothing
     assert scores[0, 1] == 0  # a padding line scores nothing
     assert scores[1, 1] != scores[1, 0]
@@ -84,11 +84,11 @@ def test_a_short_run_learns_which_line_answers_by_where_the_question_s_words_sta
 
     for _ in range(300):
         ids, asked, q0, answer = batch(train_places, 32)
-        loss = F.cross_entropy(roles(ids, asked, q0), answer)
+        loss = F.cross_entropy(roles(roles.states(ids, asked, q0), ids), answer)
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
         ids, asked, q0, answer = batch(test_places, 200)
-        right = (roles(ids, asked, q0).argmax(-1) == answer).float().mean()
+        right = (roles(roles.states(ids, asked, q0), ids).argmax(-1) == answer).float().mean()
     assert right >= 0.97

@@ -54,9 +54,11 @@ next variable of a vt chain (previous).
 `none` is without it, and what checkpoints from before it load as.
 
 Where the question's words stand (config `hop_roles`, open; default on): each hop's logits also get
-a learned score of each line read token by token, l_t,i += g_t s_i (line_roles.py): who does what to
-whom, which the sentence latent blurs and shared words ignore. `hop_roles=false` is without it, and
-what checkpoints from before it load as.
+a learned score of each line read token by token, l_t,i += g_t s_t,i (line_roles.py): who does what to
+whom, which the sentence latent blurs and shared words ignore; a later hop's score also sees which of
+a line's tokens hold the previous hop's words (`roles_follow`: whose move it is). `hop_roles=false` is
+without it, and what checkpoints from before it load as (those from before `roles_follow` score every
+hop alike).
 
 Nearest line, hard or soft (config `select`, open): argmax over the logits is the paper's mapping and
 is what inference uses. argmax has no gradient, so training needs a stand-in:
@@ -109,7 +111,7 @@ class HopResult:
 class HopReader(nn.Module):
     def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
-                 order: str = "rank", match: str = "words", roles: bool = False):
+                 order: str = "rank", match: str = "words", roles: bool = False, follow: bool = False):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -140,7 +142,7 @@ class HopReader(nn.Module):
             nn.init.zeros_(self.match_gates.bias)
         else:
             self.match_gates = None
-        self.roles = LineRoles(dim) if roles else None
+        self.roles = LineRoles(dim, follow=follow) if roles else None
 
     def order_bias(self, previous: torch.Tensor, keys: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """previous: [B, N] the previous hop's line weights (one-hot at inference); keys [B, N, C];
@@ -181,19 +183,21 @@ class HopReader(nn.Module):
                 zq: torch.Tensor, words: WordMatch | None = None, hard: bool = False, stop: bool = True,
                 tokens: tuple[torch.Tensor, torch.Tensor] | None = None) -> HopResult:
         """keys: [B, N, C] the written z~; lengths: [B]; zq: [B, C] question latents; words: the lines'
-        shared words (needed when the reader matches words); tokens: the lines' GPT-2 ids [B, N, L] (-1
-        padding) and question flags [B, N, L] (needed when the reader reads roles).
+        shared words (needed when the reader matches words or its roles follow the previous hop, then built
+        with the lines' tokens); tokens: the lines' GPT-2 ids [B, N, L] (-1 padding) and question flags
+        [B, N, L] (needed when the reader reads roles).
 
         hard=True is inference: one-hot attention and (unless stop=False) the stopping threshold.
         """
         B, N, _ = keys.shape
         pad = padding_mask(lengths, N)
         q = q0 = self.query(zq)
-        if self.match_gates is not None and words is None:
+        follow = self.roles is not None and self.roles.follow
+        if (self.match_gates is not None or follow) and words is None:
             raise ValueError("this hop reader matches words: pass the lines' WordMatch")
         if self.roles is not None and tokens is None:
             raise ValueError("this hop reader reads roles: pass the lines' tokens")
-        roles = None if self.roles is None else self.roles(*tokens, q0)  # [B, N]
+        states = None if self.roles is None else self.roles.states(*tokens, q0)  # [B, N, L, E]
         logits, attention, readouts = [], [], []
         chosen = torch.zeros_like(pad)  # [B, N] lines earlier hops landed on
         for t in range(self.hops):
@@ -201,9 +205,10 @@ class HopReader(nn.Module):
             lt = self.nearest(r, keys, pad)
             if self.match_gates is not None:
                 lt = lt + self.match_bias(words, q0, attention[-1] if t else None, keys)
-            if roles is not None:
+            if states is not None:
                 line = torch.zeros_like(q0) if t == 0 else torch.einsum("bn,bnc->bc", attention[-1], keys)
-                lt = lt + self.roles.gate(q0, line) * roles
+                previous = words.previous_tokens(attention[-1]) if t and follow else None
+                lt = lt + self.roles.gate(q0, line) * self.roles(states, tokens[0], previous, line)
             if t and self.order is not None:
                 lt = lt + self.order_bias(attention[-1], keys, lt)
             if hard and not self.revisit:

@@ -21,6 +21,17 @@ line:
 
 No content word enters by identity, so an unseen place scores as a seen one in the same slot. A
 line's score depends on its own tokens and the question only: not on its neighbours or on padding.
+
+Following the previous hop (config `roles_follow`, default on): with one score for every hop, qa2's
+second hop is scored as its first, by where the *question's* words stand, and it needs the holder's
+move: "Zelda" first, a place last, the object nowhere. So a later hop's pooling also sees, per token,
+how much the previous hop's line holds its word (word_match.py `previous_tokens`; the holder's name),
+and that line's latent (what kind of line it was: a take, a drop), both added to the states before the
+max-pool (zero at the first hop; both maps start at zero, so an untrained follow changes nothing):
+
+    s_t,i   = w . maxpool_j (h_i,j + u * prev_t,i,j + P z~_j(t-1))      h = BiGRU(x) as above
+
+The BiGRU runs once per story; a hop costs a max-pool.
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ from .pointer import TokenReader
 
 
 class LineRoles(TokenReader):
-    def __init__(self, latent_dim: int, dim: int = 64):
+    def __init__(self, latent_dim: int, dim: int = 64, follow: bool = False):
         super().__init__(dim, words=True)
         self.asked = nn.Linear(1, dim, bias=False)
         self.question = nn.Linear(latent_dim, dim, bias=False)
@@ -41,12 +52,26 @@ class LineRoles(TokenReader):
         self.gates = nn.Linear(2 * latent_dim, 1)  # per hop, from [q_0 ; previous hop's line]
         nn.init.zeros_(self.gates.weight)
         nn.init.ones_(self.gates.bias)
+        self.follow = follow
+        if follow:
+            self.previous = nn.Linear(1, dim, bias=False)  # u: a token's word held by the previous hop's line
+            self.context = nn.Linear(latent_dim, dim, bias=False)  # P: the previous hop's line latent
+            nn.init.zeros_(self.previous.weight)
+            nn.init.zeros_(self.context.weight)
 
-    def forward(self, ids: torch.Tensor, asked: torch.Tensor, q0: torch.Tensor) -> torch.Tensor:
+    def states(self, ids: torch.Tensor, asked: torch.Tensor, q0: torch.Tensor) -> torch.Tensor:
         """ids [B, N, L] GPT-2 ids of each story's lines (-1 padding); asked [B, N, L] 1 where the token's
-        word is in the question; q0 [B, C] -> line scores [B, N] (0 on padding lines)."""
+        word is in the question; q0 [B, C] -> token states [B, N, L, E], read once for every hop."""
+        return self.read_tokens(ids, self.asked(asked[..., None]) + self.question(q0)[:, None, None, :])
+
+    def forward(self, states: torch.Tensor, ids: torch.Tensor, previous: torch.Tensor | None = None,
+                line: torch.Tensor | None = None) -> torch.Tensor:
+        """states [B, N, L, E] (`states`); ids [B, N, L] (-1 padding); previous [B, N, L] the previous hop's
+        words per token and line [B, C] its latent (None at the first hop, or without follow) -> line
+        scores [B, N] (0 on padding lines)."""
         pad = ids < 0
-        states = self.read_tokens(ids, self.asked(asked[..., None]) + self.question(q0)[:, None, None, :])
+        if self.follow and previous is not None:
+            states = states + self.previous(previous[..., None]) + self.context(line)[:, None, None, :]
         pooled = states.masked_fill(pad[..., None], float("-inf")).amax(2)  # [B, N, E]
         return self.score(pooled.masked_fill(pad.all(-1)[..., None], 0.0)).squeeze(-1)
 

@@ -104,6 +104,8 @@ class MemReasonerConfig:
                                          "(shape) (pointer.py)", choices=COPY_KEYS)
     hop_roles: bool = setting(True, "add to each hop's logits a score of the line read token by token: where the "
                                     "question's words stand in it, who does what to whom (line_roles.py)")
+    roles_follow: bool = setting(True, "a later hop's token-level keys also see which tokens hold the previous hop's "
+                                       "words and what that line was: whose move it is (line_roles.py)")
     line_space: bool = setting(True, "the decoder reads a line as text after a space, so its first word is the "
                                      "same GPT-2 token as in an answer and can be copied (decoder.py)")
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
@@ -135,9 +137,9 @@ class MemReasonerConfig:
         # order bias, no "hop_order" and none; from before shared words, no "hop_match" and none; from
         # before closed-class words in the copy keys, no "copy_keys" and shape; from before spaced lines,
         # no "line_space" and lines tokenized from their first character; from before token-level hop
-        # keys, no "hop_roles" and none.
+        # keys, no "hop_roles" and none; from before those keys followed the previous hop, no "roles_follow".
         return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape",
-                      "line_space": False, "hop_roles": False, **obj})
+                      "line_space": False, "hop_roles": False, "roles_follow": False, **obj})
 
 
 @dataclass
@@ -161,7 +163,7 @@ class MemReasoner(nn.Module, Reader):
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match,
-                             config.hop_roles)
+                             config.hop_roles, config.roles_follow)
         copy = {"copy": config.copy, "copy_words": config.copy_keys != "shape",
                 "copy_question": config.copy_keys == "question", "line_space": config.line_space}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
@@ -226,14 +228,16 @@ class MemReasoner(nn.Module, Reader):
         z = nn.utils.rnn.pad_sequence(stories, batch_first=True)  # [B, N, C], zero padding
         zt = self.temporal(z, lengths)
         written = self.memory.write(zt)
-        matches = None
-        if self.config.hop_match == "words":
-            matches = WordMatch.build(story_words, question_words, z.shape[1], zq.device)
         tokens = None
         if self.config.hop_roles:
             ids = token_grid(story_tokens)
             asked = asked_tokens(story_tokens, list(range(len(stories))), question_words, ids.shape[1:])
             tokens = ids.to(zq.device), asked.to(zq.device)
+        matches = None
+        follow = self.config.hop_roles and self.config.roles_follow
+        if self.config.hop_match == "words" or follow:
+            matches = WordMatch.build(story_words, question_words, z.shape[1], zq.device,
+                                      story_tokens if follow else None, tokens[0].shape[2] if follow else 0)
         walk = self.hop(self.memory, written, zt, lengths, zq, matches, hard=hard,
                         stop=self.config.answer_from == "last", tokens=tokens)
         return ReadOut(walk, z, zt, lengths, written)

@@ -19,6 +19,11 @@ scale the same for a 10-line story and a 128-line haystack. At the first hop the
 line: `new` is the whole question and the other two are zero. A line never matches itself: what the
 previous line's words add to line i leaves out line i's own share of the previous hop's weight.
 
+The token-level keys of a later hop (line_roles.py, `roles_follow`) take the `previous` term token by
+token: each token of line i gets the idf of its word times how much the previous hop's line, other
+than line i, holds it, for the words the question does not hold (`previous_tokens`): the holder's
+name wherever it stands, so the keys can tell "Zelda went to the hall." from "Hall went to Zelda.".
+
 Words are lowercase runs of letters and digits: "kitchen." matches "kitchen", "living room" is two words.
 A question's template words ("where", "is", "was", "before": in at least half the training questions,
 `question_template_words`, fitted when training) are not matched: no story line holds them, so
@@ -33,6 +38,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import torch
+
+from .pointer import token_words
 
 WORD = re.compile(r"[a-z0-9]+")
 
@@ -63,14 +70,19 @@ class WordMatch:
     bags: torch.Tensor
     weights: torch.Tensor
     asked: torch.Tensor
+    token_columns: torch.Tensor | None = None  # [B, N, L] each line token's word column, -1 where none
+
 
     @classmethod
     def build(cls, stories: list[list[frozenset[str]]], questions: list[frozenset[str]], n: int,
-              device: torch.device | str = "cpu") -> "WordMatch":
-        """stories: B lists of each written line's words (in memory order); questions: B word sets; n: padded length.
+              device: torch.device | str = "cpu", tokens: list[list[list[int]]] | None = None,
+              width: int = 0) -> "WordMatch":
+        """stories: B lists of each written line's words (in memory order); questions: B word sets; n: padded length;
+        tokens: each line's GPT-2 ids (for `previous_tokens`), padded to `width` tokens per line.
 
         Only words that can match count: those in two or more of a story's lines, or in its question."""
         rows, cols, weights, asked = [], [], [], []
+        token_columns = None if tokens is None else torch.full((len(stories), n, width), -1, dtype=torch.long)
         for b, (lines, question) in enumerate(zip(stories, questions)):
             df: dict[str, int] = {}
             for line in lines:
@@ -88,10 +100,13 @@ class WordMatch:
                     if w in column:
                         rows.append(b * n + i)
                         cols.append(column[w])
+            for i, ids in enumerate(tokens[b] if tokens is not None else []):
+                token_columns[b, i, :len(ids)] = torch.tensor([column.get(w, -1) for w in token_words(tuple(ids))])
         bags = torch.sparse_coo_tensor(torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1),
                                        torch.ones(len(rows)), (len(stories) * n, len(weights)),
                                        check_invariants=True).coalesce().to(device)
-        return cls(bags, torch.tensor(weights, device=device), torch.tensor(asked, device=device))
+        return cls(bags, torch.tensor(weights, device=device), torch.tensor(asked, device=device),
+                   None if token_columns is None else token_columns.to(device))
 
     def _lines(self, column_weights: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         """[W] weight per word column -> [B, N] each line's sum over the words it holds."""
@@ -110,6 +125,32 @@ class WordMatch:
         both = self._lines(self.weights * self.asked * held, shape) - previous * own_asked
         rest = self._lines(self.weights * (1 - self.asked) * held, shape) - previous * own_rest
         return torch.stack([new, both, rest])
+
+    def previous_tokens(self, previous: torch.Tensor) -> torch.Tensor:
+        """previous: [B, N] the previous hop's line weights -> [B, N, L]: per token of line i, idf of its word
+        (one the question does not hold) times how much the previous line, line i's own share left out, holds it."""
+        if self.token_columns is None:
+            raise ValueError("these word matches were built without the lines' tokens")
+        B, n, _ = self.token_columns.shape
+        held = torch.sparse.mm(self.bags.t(), previous.reshape(B * n, 1).to(self.weights.dtype))[:, 0]  # [W]
+        value = torch.cat([self.weights * (1 - self.asked), self.weights.new_zeros(1)])  # column -1: no word
+        cols = self.token_columns
+        held_by_others = torch.cat([held, held.new_zeros(1)])[cols] - previous[:, :, None] * (cols >= 0)
+        return value[cols] * held_by_others
+
+    def previous_tokens_reference(self, previous: torch.Tensor, stories: list[list[frozenset[str]]],
+                                  questions: list[frozenset[str]], tokens: list[list[list[int]]]) -> torch.Tensor:
+        """The same as `previous_tokens`, from the words themselves (what `build` was given): the readable twin."""
+        out = torch.zeros(self.token_columns.shape)
+        for b, (lines, question) in enumerate(zip(stories, questions)):
+            for i, ids in enumerate(tokens[b]):
+                for j, word in enumerate(token_words(tuple(ids))):
+                    df = sum(word in line for line in lines)
+                    if word is None or word in question or df < 2:
+                        continue  # outside any word, asked, or in no other line
+                    idf = math.log((len(lines) + 1) / df) / math.log(len(lines) + 1)
+                    out[b, i, j] = idf * sum(float(previous[b, k]) for k, line in enumerate(lines) if k != i and word in line)
+        return out
 
     def matches_reference(self, previous: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         """The same as `matches` (after the first hop), spelled out line by line: the readable twin the tests

@@ -94,3 +94,28 @@ def test_shared_words_take_the_second_hop_to_the_holders_line_when_the_nearest_l
 def test_the_questions_template_words_are_those_in_half_of_them_or_more():
     questions = ["Where is Mary?", "Where is John?", "Where is the apple?", "Where is Zelda?"]
     assert question_template_words(questions) == ["is", "where"]  # names: a quarter each; "the": one in four
+
+
+def test_previous_words_per_token_equal_the_word_by_word_reference_and_mark_the_holder_s_name():
+    from memreasoner.data.tokens import gpt2_encoding
+
+    encoding = gpt2_encoding()
+    stories = [STORY, STORY[2:] + ["Zelda dropped the harmonica."]]
+    questions = [words("Where is the harmonica?"), words("Where is Zelda?")]
+    story_words = [[words(line) for line in s] for s in stories]
+    tokens = [[encoding.encode_ordinary(" " + line) for line in s] for s in stories]
+    width = max(len(ids) for s in tokens for ids in s)
+    m = WordMatch.build(story_words, questions, 6, tokens=tokens, width=width)
+    torch.manual_seed(0)
+    attention = torch.rand(2, 6)
+    attention[0, 5:] = attention[1, 4:] = 0
+    attention = attention / attention.sum(-1, keepdim=True)
+    assert torch.allclose(m.previous_tokens(attention), m.previous_tokens_reference(attention, story_words, questions,
+                                                                                    tokens), atol=1e-6)
+    after_take = F.one_hot(torch.tensor([1, 0]), 6).float()  # story 0: "Zelda picked up the harmonica there."
+    flags = m.previous_tokens(after_take)[0]
+    zelda = [int(flags[i, 0] > 0.3) for i in range(5)]  # the first token of each line: its subject
+    assert zelda == [0, 0, 0, 1, 1]  # Zelda's later moves, not Mary's, not the line itself
+    assert (flags[:, 1:] < 0.2).all()  # "went", "the", "to": in many lines; "harmonica": asked
+    with pytest.raises(ValueError):
+        match([STORY], ["Where is the harmonica?"]).previous_tokens(after_take[:1, :5])

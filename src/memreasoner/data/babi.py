@@ -358,7 +358,11 @@ anchor backpack basket blanket book bottle bucket camera candle clock compass cu
 helmet kettle key ladder lamp mirror notebook painting pillow radio ring rope saddle scarf shovel spoon telescope
 trumpet vase wallet whistle
 axe bell boot bowl brush chain coat crown dice envelope fork glove jar jacket kite lock map medal needle plate puzzle
-rake ribbon rug sack shield soap sock stamp tent ticket torch towel trophy wand watch wheel wrench""".split())
+rake ribbon rug sack shield soap sock stamp tent ticket torch towel trophy wand watch wheel wrench""".split()) + tuple("""
+stapler ladle colander trowel sextant thermos saucepan teapot tureen goblet chalice quill inkwell spyglass hourglass
+ukulele banjo mandolin tuba bugle cymbal xylophone trombone bassoon oboe sitar kazoo scalpel spindle bobbin almanac
+satchel knapsack parasol bonnet cravat monocle locket brooch sceptre scabbard pestle chisel mallet candlestick
+gramophone typewriter marionette pinwheel""".split())  # words of several GPT-2 pieces, as many names and places are
 
 
 def generate_babi(

@@ -150,3 +150,21 @@ def test_rank_order_trains_on_padded_stories_without_nan():
     out.attention[:, -1].max(-1).values.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in reader.parameters() if p.grad is not None)
     assert reader.order.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("weight, expected", [(0.0, None), (-5.0, 38), (5.0, 3)])
+def test_first_order_counts_the_candidates_after_each_line(weight, expected):
+    """Four equally good lines for the question: with no weight the first hop is the plain one; a negative
+    weight takes the latest candidate (none beyond it), a positive one the earliest."""
+    keys, twin = candidates_story()
+    mem = EpisodicMemory(32, 64, "exact")
+    plain = HopReader(32, hops=1, update="mapped", match="none")
+    reader = HopReader(32, hops=1, update="mapped", match="none", first_order=True)
+    reader.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        reader.first_order.bias.fill_(weight)
+    out = reader(mem, mem.write(keys), keys, torch.tensor([40]), twin[None], hard=True)
+    if expected is None:
+        assert torch.equal(out.logits, plain(mem, mem.write(keys), keys, torch.tensor([40]), twin[None], hard=True).logits)
+    else:
+        assert out.lines[0].tolist() == [expected]

@@ -140,6 +140,16 @@ def test_a_checkpoint_from_before_the_keys_followed_the_previous_hop_scores_ever
     assert (a.text, a.hops) == (b.text, b.hops)
 
 
+def test_a_checkpoint_from_before_the_first_hop_s_order_loads_without_it(tmp_path):
+    torch.manual_seed(0)
+    old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
+                                        first_order=False, max_answer_tokens=3))
+    loaded = saved_without(old, tmp_path / "old", "first_order")
+    assert not loaded.config.first_order and loaded.hop.first_order is None
+    a, b = loaded.answer_question(STORY, "Where is Mary?"), old.answer_question(STORY, "Where is Mary?")
+    assert (a.text, a.hops) == (b.text, b.hops)
+
+
 def test_answering_flags_the_question_words_of_the_line_it_copies_from(model, monkeypatch):
     seen = []
     generate = model.decoder.generate

@@ -44,6 +44,14 @@ move of all.
             more events between the facts than training's moves the hop to the wrong move.
   none      the paper's hop, and what checkpoints from before the order bias load as.
 
+Order at the first hop (config `first_order`, open; default on): the first hop has no previous line,
+but "where is Mary?" asks for her *latest* move, which the temporal encoding says less and less
+clearly the further a story runs past training's lengths. So its logits get the same count, from
+the story's end:
+    l_0,i += c * (p beyond i),   c = w . q_0 + b   (zero at the start: no bias)
+the latest candidate is the one with none beyond it, however long the story. `first_order=false` is
+without it, and what checkpoints from before it load as.
+
 Shared words (config `hop_match`, open; default `words`): each hop's logits also get
     l_t,i += g . (new_i, both_i, previous_i),   g = G [q_0 ; z~_j]   (3 gates; G starts at zero)
 the idf-weighted words line i shares with the question but not the previous hop's line j, with both,
@@ -88,6 +96,12 @@ ORDER_SCALE = 10.0  # lines per unit of relative distance in the order bias
 SELECTS = ("soft", "straight")
 
 
+def candidates(logits: torch.Tensor) -> torch.Tensor:
+    """[B, N] logits -> how much each line is a candidate: 1 for the best, near 0 far below it and on
+    padding; no gradient (what counts as a candidate is not what training moves)."""
+    return (logits - logits.max(-1, keepdim=True).values).exp().detach()
+
+
 def padding_mask(lengths: torch.Tensor, n: int) -> torch.Tensor:
     """[B] line counts -> [B, n] True on padding."""
     return torch.arange(n, device=lengths.device)[None, :] >= lengths[:, None]
@@ -111,7 +125,8 @@ class HopResult:
 class HopReader(nn.Module):
     def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
-                 order: str = "rank", match: str = "words", roles: bool = False, follow: bool = False):
+                 order: str = "rank", match: str = "words", roles: bool = False, follow: bool = False,
+                 first_order: bool = False):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -136,6 +151,11 @@ class HopReader(nn.Module):
             self.order = nn.Linear(dim, 6 if order == "rank" else 4)
             nn.init.zeros_(self.order.weight)
             nn.init.zeros_(self.order.bias)
+        self.first_order = None
+        if first_order:  # c, the weight of the candidates beyond a line, from the question
+            self.first_order = nn.Linear(dim, 1)
+            nn.init.zeros_(self.first_order.weight)
+            nn.init.zeros_(self.first_order.bias)
         if match == "words":
             self.match_gates = nn.Linear(2 * dim, len(TERMS))  # gates from [q_0 ; previous hop's line]
             nn.init.zeros_(self.match_gates.weight)
@@ -157,13 +177,19 @@ class HopReader(nn.Module):
             a0, a1, b0, b1 = gates.unbind(1)
             bias = after * (a0 + a1 * d) + before * (b0 - b1 * d)  # [B, N(i), N(j)]
         else:
-            p = (logits - logits.max(-1, keepdim=True).values).exp().detach()  # [B, N] candidates (0 on padding)
+            p = candidates(logits)
             c = p.cumsum(-1)
             ci, cj, pi, pj = c[:, :, None], c[:, None, :], p[:, :, None], p[:, None, :]
             a0, a_in, a_out, b0, b_in, b_out = gates.unbind(1)
             bias = (after * (a0 + a_in * (ci - pi - cj) + a_out * (c[:, -1, None, None] - ci))  # i > j
                     + before * (b0 + b_in * (cj - pj - ci) + b_out * (ci - pi)))  # i < j
         return torch.einsum("bij,bj->bi", bias, previous)
+
+    def first_order_bias(self, q0: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """q0 [B, C]; logits [B, N] the first hop's logits so far -> [B, N] c * (candidates beyond each line)."""
+        p = candidates(logits)
+        beyond = p.sum(-1, keepdim=True) - p.cumsum(-1)
+        return self.first_order(q0) * beyond
 
     def match_bias(self, words: WordMatch, q0: torch.Tensor, previous: torch.Tensor | None,
                    keys: torch.Tensor) -> torch.Tensor:
@@ -209,6 +235,8 @@ class HopReader(nn.Module):
                 line = torch.zeros_like(q0) if t == 0 else torch.einsum("bn,bnc->bc", attention[-1], keys)
                 previous = words.previous_tokens(attention[-1]) if t and follow else None
                 lt = lt + self.roles.gate(q0, line) * self.roles(states, tokens[0], previous, line)
+            if t == 0 and self.first_order is not None:
+                lt = lt + self.first_order_bias(q0, lt)
             if t and self.order is not None:
                 lt = lt + self.order_bias(attention[-1], keys, lt)
             if hard and not self.revisit:

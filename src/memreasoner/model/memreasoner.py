@@ -81,6 +81,8 @@ class MemReasonerConfig:
     hop_order: str = setting("rank", "bias of a later hop by where a line lies relative to the previous hop's "
                                      "line, set by what that line says: counted in candidate lines (rank) or "
                                      "in lines (relative) (hops.py)", choices=ORDERS)
+    first_order: bool = setting(True, "bias the first hop by how many candidate lines follow each line, the weight "
+                                      "learned from the question: the latest of several, however long the story (hops.py)")
     hop_match: str = setting("words", "add to each hop's logits the rare words a line shares with the question and "
                                       "with the previous hop's line, with learned gates (word_match.py)",
                              choices=MATCHES)
@@ -137,9 +139,10 @@ class MemReasonerConfig:
         # order bias, no "hop_order" and none; from before shared words, no "hop_match" and none; from
         # before closed-class words in the copy keys, no "copy_keys" and shape; from before spaced lines,
         # no "line_space" and lines tokenized from their first character; from before token-level hop
-        # keys, no "hop_roles" and none; from before those keys followed the previous hop, no "roles_follow".
+        # keys, no "hop_roles" and none; from before those keys followed the previous hop, no "roles_follow";
+        # from before the first hop's order, no "first_order".
         return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape",
-                      "line_space": False, "hop_roles": False, "roles_follow": False, **obj})
+                      "line_space": False, "hop_roles": False, "roles_follow": False, "first_order": False, **obj})
 
 
 @dataclass
@@ -163,7 +166,7 @@ class MemReasoner(nn.Module, Reader):
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match,
-                             config.hop_roles, config.roles_follow)
+                             config.hop_roles, config.roles_follow, config.first_order)
         copy = {"copy": config.copy, "copy_words": config.copy_keys != "shape",
                 "copy_question": config.copy_keys == "question", "line_space": config.line_space}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file

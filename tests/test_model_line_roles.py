@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from memreasoner.data.tokens import gpt2_encoding
 from memreasoner.model.line_roles import LineRoles
-from memreasoner.model.pointer import asked_tokens, token_grid
+from memreasoner.model.pointer import asked_tokens, at_word_starts, token_grid
 from memreasoner.model.word_match import WordMatch, words
 
 ENCODING = gpt2_encoding()
@@ -145,3 +145,19 @@ def test_a_later_hop_finds_the_holder_s_move_by_where_the_previous_hop_s_words_s
     following the previous hop's words the keys learn it; scoring every hop alike, they cannot."""
     assert run_holder_hops(follow=True) >= 0.95
     assert run_holder_hops(follow=False) <= 0.6
+
+
+def test_read_by_words_a_word_of_several_pieces_fills_the_slot_of_a_word_of_one():
+    torch.manual_seed(0)
+    roles = LineRoles(8)
+    torch.nn.init.normal_(roles.score.weight)
+    lines = [["Octavia journeyed to the dovecote."], ["Tom went to the hall."]]
+    ids, asked = grid(lines, ["Where is the ball?"] * 2)
+    q0 = torch.zeros(2, 8)
+    by_token = roles(roles.states(ids, asked, q0), ids)
+    assert (by_token[0] - by_token[1]).abs() > 1e-3  # ten tokens against six: the roles stand elsewhere
+    stories = [[tokens(line) for line in s] for s in lines]
+    ids, asked = at_word_starts(ids, stories, -1), at_word_starts(asked, stories, 0)
+    assert [ENCODING.decode(row[row >= 0].tolist()) for row in ids[:, 0]] == [" Oct journey to the do.", " Tom went to the hall."]
+    by_word = roles(roles.states(ids, asked, q0), ids)
+    assert torch.allclose(by_word[0], by_word[1], atol=1e-6)

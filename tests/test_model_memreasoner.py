@@ -162,19 +162,23 @@ def test_answering_flags_the_question_words_of_the_line_it_copies_from(model, mo
     assert flagged == words(line) & model.question_words("Where did Mary go after the hallway?") and "mary" in flagged
 
 
-def test_answering_reads_every_kept_line_s_tokens_with_the_question_s_words_flagged(model, monkeypatch):
+def test_answering_reads_every_kept_line_word_by_word_with_the_question_s_words_flagged(model, monkeypatch):
     seen = []
     states = model.hop.roles.states
     monkeypatch.setattr(model.hop.roles, "states", lambda *a: seen.append(a) or states(*a))
-    question = "Where did Mary go after the hallway?"
-    a = model.answer_question(STORY, question)
+    monkeypatch.setattr(model.config, "iu", False)  # every line, the untrained IU's choice aside
+    story = STORY + ["Octavia journeyed to the dovecote."]
+    question = "Where did Octavia go after the dovecote?"
+    a = model.answer_question(story, question)
     ids, asked, _ = seen[0]
-    assert ids.shape[1] == a.trace["kept_lines"]
-    for n in range(ids.shape[1]):
-        line = ids[0, n][ids[0, n] >= 0].tolist()
-        assert model.decoder.decode(line) in STORY
-        flagged = {w for w, f in zip(token_words(tuple(line)), asked[0, n].tolist()) if f}
-        assert flagged == words(model.decoder.decode(line)) & model.question_words(question)
+    assert ids.shape[1] == a.trace["kept_lines"] == len(story)
+    read = {tuple(model.decoder.encoding.decode([i]) for i in ids[0, n][ids[0, n] >= 0].tolist()): asked[0, n][ids[0, n] >= 0].tolist()
+            for n in range(ids.shape[1])}
+    assert (" Mary", " moved", " to", " the", " bathroom", ".") in read
+    octavia = (" Oct", " journey", " to", " the", " do", ".")  # each word's first piece
+    asked_words = model.question_words(question)
+    expected = [p for p, w in zip(octavia, ("octavia", "journeyed", "to", "the", "dovecote", None)) if w in asked_words]
+    assert [p for p, f in zip(octavia, read[octavia]) if f] == expected and {" Oct", " do"} <= set(expected)
 
 
 def test_a_checkpoint_from_before_the_order_bias_and_shared_words_loads_without_them(tmp_path):

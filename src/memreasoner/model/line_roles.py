@@ -22,6 +22,13 @@ line:
 No content word enters by identity, so an unseen place scores as a seen one in the same slot. A
 line's score depends on its own tokens and the question only: not on its neighbours or on padding.
 
+Words, not pieces (config `roles_words`, default on): read token by token, "Octavia journeyed to the
+dovecote." is ten tokens and "Tom went to the hall." six, so the same roles stand at other positions
+and the score of a holder's move varied by 2-5 logits with how GPT-2 splits its words, enough to
+pick the holder's earlier move over the right one. The reader is given each word's first piece
+only (pointer.py `at_word_starts`; the flags are the word's), and a word of several pieces fills one
+slot, as a word of one does.
+
 Following the previous hop (config `roles_follow`, default on): with one score for every hop, qa2's
 second hop is scored as its first, by where the *question's* words stand, and it needs the holder's
 move: "Zelda" first, a place last, the object nowhere. So a later hop's pooling also sees, per token,

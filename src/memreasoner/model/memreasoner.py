@@ -20,7 +20,7 @@ evaluation over the same books skips the encoder for every line it has seen.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -31,7 +31,7 @@ from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, check_weights_file, load_wei
 from ..data.sample import Sample
 from ..errors import InputError
 from ..reader import Answer, Reader, option, setting
-from .pointer import CopySource, asked_tokens, token_grid
+from .pointer import CopySource, asked_tokens, at_word_starts, token_grid
 from .decoder import LatentDecoder, small_gpt2_config
 from .embedding_cache import default_path as embedding_cache_path
 from .encoder import LineEncoder
@@ -108,6 +108,9 @@ class MemReasonerConfig:
                                     "question's words stand in it, who does what to whom (line_roles.py)")
     roles_follow: bool = setting(True, "a later hop's token-level keys also see which tokens hold the previous hop's "
                                        "words and what that line was: whose move it is (line_roles.py)")
+    roles_words: bool = setting(True, "the token-level keys read a line word by word, a word's first piece for the "
+                                      "word, so a word of several GPT-2 pieces fills one slot as a one-piece word "
+                                      "does (line_roles.py)")
     line_space: bool = setting(True, "the decoder reads a line as text after a space, so its first word is the "
                                      "same GPT-2 token as in an answer and can be copied (decoder.py)")
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
@@ -140,9 +143,10 @@ class MemReasonerConfig:
         # before closed-class words in the copy keys, no "copy_keys" and shape; from before spaced lines,
         # no "line_space" and lines tokenized from their first character; from before token-level hop
         # keys, no "hop_roles" and none; from before those keys followed the previous hop, no "roles_follow";
-        # from before the first hop's order, no "first_order".
+        # from before they read words, no "roles_words"; from before the first hop's order, no "first_order".
         return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape",
-                      "line_space": False, "hop_roles": False, "roles_follow": False, "first_order": False, **obj})
+                      "line_space": False, "hop_roles": False, "roles_follow": False, "roles_words": False,
+                      "first_order": False, **obj})
 
 
 @dataclass
@@ -241,6 +245,10 @@ class MemReasoner(nn.Module, Reader):
         if self.config.hop_match == "words" or follow:
             matches = WordMatch.build(story_words, question_words, z.shape[1], zq.device,
                                       story_tokens if follow else None, tokens[0].shape[2] if follow else 0)
+        if self.config.hop_roles and self.config.roles_words:  # what the roles read: each word's first piece
+            tokens = tuple(at_word_starts(grid, story_tokens, fill) for grid, fill in zip(tokens, (-1, 0)))
+            if follow:
+                matches = replace(matches, token_columns=at_word_starts(matches.token_columns, story_tokens, -1))
         walk = self.hop(self.memory, written, zt, lengths, zq, matches, hard=hard,
                         stop=self.config.answer_from == "last", tokens=tokens)
         return ReadOut(walk, z, zt, lengths, written)

@@ -74,6 +74,31 @@ def token_words(ids: tuple[int, ...]) -> tuple[str | None, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=65536)
+def word_starts(ids: tuple[int, ...]) -> tuple[int, ...]:
+    """The positions of a line's tokens that begin a word or stand outside any (punctuation): a piece
+    glued to a letter or digit before it ("cote" after " dove") continues a word and is left out."""
+    encoding = gpt2_encoding()
+    pieces = [encoding.decode_single_token_bytes(i).decode("utf-8", errors="replace") for i in ids]
+    return tuple(j for j, piece in enumerate(pieces)
+                 if not (j and piece[:1].isalnum() and pieces[j - 1][-1:].isalnum()))
+
+
+def at_word_starts(grid: torch.Tensor, stories: list[list[list[int]]], fill: float) -> torch.Tensor:
+    """[S, N, L] values per token of the stories' lines -> [S, N, L'] the values at each line's word
+    starts (`word_starts`), in order, `fill` after them."""
+    starts = [[word_starts(tuple(line)) for line in s] for s in stories]
+    width = max(1, max((len(w) for s in starts for w in s), default=1))
+    index = torch.zeros(*grid.shape[:2], width, dtype=torch.long)
+    keep = torch.zeros(*grid.shape[:2], width, dtype=torch.bool)
+    for i, s in enumerate(starts):
+        for n, w in enumerate(s):
+            index[i, n, :len(w)] = torch.tensor(w, dtype=torch.long)
+            keep[i, n, :len(w)] = True
+    index, keep = index.to(grid.device), keep.to(grid.device)
+    return grid.gather(2, index).masked_fill(~keep, fill)
+
+
 def token_grid(stories: list[list[list[int]]]) -> torch.Tensor:
     """S stories of token-id lines -> [S, N, L] ids, -1 padding."""
     N = max(len(s) for s in stories)

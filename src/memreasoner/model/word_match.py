@@ -72,7 +72,6 @@ class WordMatch:
     asked: torch.Tensor
     token_columns: torch.Tensor | None = None  # [B, N, L] each line token's word column, -1 where none
 
-
     @classmethod
     def build(cls, stories: list[list[frozenset[str]]], questions: list[frozenset[str]], n: int,
               device: torch.device | str = "cpu", tokens: list[list[list[int]]] | None = None,

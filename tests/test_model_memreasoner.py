@@ -140,6 +140,19 @@ def test_a_checkpoint_from_before_the_keys_followed_the_previous_hop_scores_ever
     assert (a.text, a.hops) == (b.text, b.hops)
 
 
+def test_a_checkpoint_from_before_the_keys_read_words_reads_pieces(tmp_path):
+    torch.manual_seed(0)
+    old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
+                                        roles_words=False, max_answer_tokens=3, iu=False))
+    torch.nn.init.normal_(old.hop.roles.score.weight)
+    loaded = saved_without(old, tmp_path / "old", "roles_words")
+    assert not loaded.config.roles_words
+    story = STORY + ["Octavia journeyed to the dovecote."]
+    for question in ("Where is Mary?", "Where is Octavia?"):
+        a, b = loaded.answer_question(story, question), old.answer_question(story, question)
+        assert (a.text, a.hops) == (b.text, b.hops)
+
+
 def test_a_checkpoint_from_before_the_first_hop_s_order_loads_without_it(tmp_path):
     torch.manual_seed(0)
     old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,

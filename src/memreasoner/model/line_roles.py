@@ -22,8 +22,8 @@ line:
 No content word enters by identity, so an unseen place scores as a seen one in the same slot. A
 line's score depends on its own tokens and the question only: not on its neighbours or on padding.
 
-Words, not pieces (config `roles_words`, default on): read token by token, "Octavia journeyed to the
-dovecote." is ten tokens and "Tom went to the hall." six, so the same roles stand at other positions
+Words, not pieces (config `roles_words`, default on): read token by token, "Cornelius journeyed to
+the belfry." is ten tokens and "Tom went to the hall." six, so the same roles stand at other positions
 and the score of a holder's move varied by 2-5 logits with how GPT-2 splits its words, enough to
 pick the holder's earlier move over the right one. The reader is given each word's first piece
 only (pointer.py `at_word_starts`; the flags are the word's), and a word of several pieces fills one

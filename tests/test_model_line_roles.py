@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from memreasoner.data.tokens import gpt2_encoding
 from memreasoner.model.line_roles import LineRoles
-from memreasoner.model.pointer import asked_tokens, at_word_starts, token_grid
+from memreasoner.model.pointer import asked_tokens, at_word_starts, token_grid, word_start_index
 from memreasoner.model.word_match import WordMatch, words
 
 ENCODING = gpt2_encoding()
@@ -157,7 +157,8 @@ def test_read_by_words_a_word_of_several_pieces_fills_the_slot_of_a_word_of_one(
     by_token = roles(roles.states(ids, asked, q0), ids)
     assert (by_token[0] - by_token[1]).abs() > 1e-3  # ten tokens against six: the roles stand elsewhere
     stories = [[tokens(line) for line in s] for s in lines]
-    ids, asked = at_word_starts(ids, stories, -1), at_word_starts(asked, stories, 0)
+    starts = word_start_index(stories)
+    ids, asked = at_word_starts(ids, starts, -1), at_word_starts(asked, starts, 0)
     assert [ENCODING.decode(row[row >= 0].tolist()) for row in ids[:, 0]] == [" Oct journey to the do.", " Tom went to the hall."]
     by_word = roles(roles.states(ids, asked, q0), ids)
     assert torch.allclose(by_word[0], by_word[1], atol=1e-6)

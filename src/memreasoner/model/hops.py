@@ -164,16 +164,16 @@ class HopReader(nn.Module):
             self.match_gates = None
         self.roles = LineRoles(dim, follow=follow) if roles else None
 
-    def order_bias(self, previous: torch.Tensor, keys: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """previous: [B, N] the previous hop's line weights (one-hot at inference); keys [B, N, C];
+    def order_bias(self, previous: torch.Tensor, line: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """previous: [B, N] the previous hop's line weights (one-hot at inference); line [B, C] its latent;
         logits [B, N] this hop's logits so far (what makes a line a candidate) -> [B, N]."""
-        N = keys.shape[1]
-        gates = self.order(torch.einsum("bn,bnc->bc", previous, keys))[:, :, None, None]  # [B, 6 or 4, 1, 1]
-        pos = torch.arange(N, device=keys.device)
-        after = (pos[:, None] > pos[None, :]).to(keys.dtype)  # [N(i), N(j)]: line i after line j
-        before = (pos[:, None] < pos[None, :]).to(keys.dtype)
+        N = logits.shape[1]
+        gates = self.order(line)[:, :, None, None]  # [B, 6 or 4, 1, 1]
+        pos = torch.arange(N, device=logits.device)
+        after = (pos[:, None] > pos[None, :]).to(line.dtype)  # [N(i), N(j)]: line i after line j
+        before = (pos[:, None] < pos[None, :]).to(line.dtype)
         if self.order_kind == "relative":
-            d = (pos[:, None] - pos[None, :]).to(keys.dtype) / ORDER_SCALE  # distance of line i after line j
+            d = (pos[:, None] - pos[None, :]).to(line.dtype) / ORDER_SCALE  # distance of line i after line j
             a0, a1, b0, b1 = gates.unbind(1)
             bias = after * (a0 + a1 * d) + before * (b0 - b1 * d)  # [B, N(i), N(j)]
         else:
@@ -192,12 +192,12 @@ class HopReader(nn.Module):
         return self.first_order(q0) * beyond
 
     def match_bias(self, words: WordMatch, q0: torch.Tensor, previous: torch.Tensor | None,
-                   keys: torch.Tensor) -> torch.Tensor:
+                   line: torch.Tensor) -> torch.Tensor:
         """Shared-word bias [B, N]: q0 [B, C] the hops' first query; previous [B, N] the previous hop's
-        line weights (None at the first hop)."""
-        line = torch.zeros_like(q0) if previous is None else torch.einsum("bn,bnc->bc", previous, keys)
+        line weights (None at the first hop) and line [B, C] its latent (zeros at the first hop)."""
         gates = self.match_gates(torch.cat([q0, line], -1))  # [B, 3]
-        return torch.einsum("kbn,bk->bn", words.matches(previous, keys.shape[:2]), gates)
+        shape = (len(line), words.bags.shape[0] // len(line))  # [B, N]: the bags hold B * N line rows
+        return torch.einsum("kbn,bk->bn", words.matches(previous, shape), gates)
 
     def nearest(self, r: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """Nearest-line logits beta * cos(r, z~_i): r [B, C], keys [B, N, C] unit rows, pad [B, N] -> [B, N]."""
@@ -229,16 +229,16 @@ class HopReader(nn.Module):
         for t in range(self.hops):
             r = memory.read(written, q)  # [B, C]
             lt = self.nearest(r, keys, pad)
+            line = torch.zeros_like(q0) if t == 0 else torch.einsum("bn,bnc->bc", attention[-1], keys)  # previous hop's
             if self.match_gates is not None:
-                lt = lt + self.match_bias(words, q0, attention[-1] if t else None, keys)
+                lt = lt + self.match_bias(words, q0, attention[-1] if t else None, line)
             if states is not None:
-                line = torch.zeros_like(q0) if t == 0 else torch.einsum("bn,bnc->bc", attention[-1], keys)
                 previous = words.previous_tokens(attention[-1]) if t and follow else None
                 lt = lt + self.roles.gate(q0, line) * self.roles(states, tokens[0], previous, line)
             if t == 0 and self.first_order is not None:
                 lt = lt + self.first_order_bias(q0, lt)
             if t and self.order is not None:
-                lt = lt + self.order_bias(attention[-1], keys, lt)
+                lt = lt + self.order_bias(attention[-1], line, lt)
             if hard and not self.revisit:
                 lt = lt.masked_fill(chosen, float("-inf"))
             soft = lt.softmax(-1)

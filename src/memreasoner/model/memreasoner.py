@@ -31,7 +31,7 @@ from ..checkpoint import CONFIG_FILE, WEIGHTS_FILE, check_weights_file, load_wei
 from ..data.sample import Sample
 from ..errors import InputError
 from ..reader import Answer, Reader, option, setting
-from .pointer import CopySource, asked_tokens, at_word_starts, token_grid
+from .pointer import CopySource, asked_tokens, at_word_starts, token_grid, word_start_index
 from .decoder import LatentDecoder, small_gpt2_config
 from .embedding_cache import default_path as embedding_cache_path
 from .encoder import LineEncoder
@@ -246,9 +246,10 @@ class MemReasoner(nn.Module, Reader):
             matches = WordMatch.build(story_words, question_words, z.shape[1], zq.device,
                                       story_tokens if follow else None, tokens[0].shape[2] if follow else 0)
         if self.config.hop_roles and self.config.roles_words:  # what the roles read: each word's first piece
-            tokens = tuple(at_word_starts(grid, story_tokens, fill) for grid, fill in zip(tokens, (-1, 0)))
+            starts = word_start_index(story_tokens)
+            tokens = tuple(at_word_starts(grid, starts, fill) for grid, fill in zip(tokens, (-1, 0)))
             if follow:
-                matches = replace(matches, token_columns=at_word_starts(matches.token_columns, story_tokens, -1))
+                matches = replace(matches, token_columns=at_word_starts(matches.token_columns, starts, -1))
         walk = self.hop(self.memory, written, zt, lengths, zq, matches, hard=hard,
                         stop=self.config.answer_from == "last", tokens=tokens)
         return ReadOut(walk, z, zt, lengths, written)

@@ -84,18 +84,24 @@ def word_starts(ids: tuple[int, ...]) -> tuple[int, ...]:
                  if not (j and piece[:1].isalnum() and pieces[j - 1][-1:].isalnum()))
 
 
-def at_word_starts(grid: torch.Tensor, stories: list[list[list[int]]], fill: float) -> torch.Tensor:
-    """[S, N, L] values per token of the stories' lines -> [S, N, L'] the values at each line's word
-    starts (`word_starts`), in order, `fill` after them."""
+def word_start_index(stories: list[list[list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """S stories of token-id lines -> ([S, N, L'] each line's word starts (`word_starts`) in order, 0 after
+    them; [S, N, L'] True where a start is): what `at_word_starts` picks, built once for every grid."""
     starts = [[word_starts(tuple(line)) for line in s] for s in stories]
-    width = max(1, max((len(w) for s in starts for w in s), default=1))
-    index = torch.zeros(*grid.shape[:2], width, dtype=torch.long)
-    keep = torch.zeros(*grid.shape[:2], width, dtype=torch.bool)
+    shape = (len(stories), max(len(s) for s in stories), max(1, max((len(w) for s in starts for w in s), default=1)))
+    index = torch.zeros(shape, dtype=torch.long)
+    keep = torch.zeros(shape, dtype=torch.bool)
     for i, s in enumerate(starts):
         for n, w in enumerate(s):
             index[i, n, :len(w)] = torch.tensor(w, dtype=torch.long)
             keep[i, n, :len(w)] = True
-    index, keep = index.to(grid.device), keep.to(grid.device)
+    return index, keep
+
+
+def at_word_starts(grid: torch.Tensor, starts: tuple[torch.Tensor, torch.Tensor], fill: float) -> torch.Tensor:
+    """[S, N, L] values per token of the stories' lines -> [S, N, L'] the values at each line's word starts
+    (`word_start_index`), in order, `fill` after them."""
+    index, keep = (t.to(grid.device) for t in starts)
     return grid.gather(2, index).masked_fill(~keep, fill)
 
 

@@ -88,14 +88,16 @@ def word_start_index(stories: list[list[list[int]]]) -> tuple[torch.Tensor, torc
     """S stories of token-id lines -> ([S, N, L'] each line's word starts (`word_starts`) in order, 0 after
     them; [S, N, L'] True where a start is): what `at_word_starts` picks, built once for every grid."""
     starts = [[word_starts(tuple(line)) for line in s] for s in stories]
-    shape = (len(stories), max(len(s) for s in stories), max(1, max((len(w) for s in starts for w in s), default=1)))
-    index = torch.zeros(shape, dtype=torch.long)
-    keep = torch.zeros(shape, dtype=torch.bool)
-    for i, s in enumerate(starts):
-        for n, w in enumerate(s):
-            index[i, n, :len(w)] = torch.tensor(w, dtype=torch.long)
-            keep[i, n, :len(w)] = True
-    return index, keep
+    N = max(len(s) for s in stories)
+    width = max(1, max((len(w) for s in starts for w in s), default=1))
+    index = padded(starts, N, width, 0)
+    return torch.tensor(index, dtype=torch.long), torch.tensor(padded(starts, N, width, -1), dtype=torch.long) >= 0
+
+
+def padded(stories: list[list[list]], n: int, width: int, fill) -> list[list[list]]:
+    """S stories of value lists per line -> S x n x width nested lists, `fill` after each line and story."""
+    empty = [fill] * width
+    return [[list(line) + [fill] * (width - len(line)) for line in s] + [empty] * (n - len(s)) for s in stories]
 
 
 def at_word_starts(grid: torch.Tensor, starts: tuple[torch.Tensor, torch.Tensor], fill: float) -> torch.Tensor:
@@ -109,21 +111,15 @@ def token_grid(stories: list[list[list[int]]]) -> torch.Tensor:
     """S stories of token-id lines -> [S, N, L] ids, -1 padding."""
     N = max(len(s) for s in stories)
     L = max(1, max((len(line) for s in stories for line in s), default=1))
-    ids = torch.full((len(stories), N, L), -1, dtype=torch.long)
-    for i, s in enumerate(stories):
-        for n, line in enumerate(s):
-            ids[i, n, : len(line)] = torch.tensor(line, dtype=torch.long)
-    return ids
+    return torch.tensor(padded(stories, N, L, -1), dtype=torch.long).view(len(stories), N, L)
 
 
 def asked_tokens(stories: list[list[list[int]]], story_of_row: list[int], questions: list[frozenset[str] | None],
                  shape: tuple[int, int]) -> torch.Tensor:
     """[R, N, L]: 1 where a token of row r's story belongs to a word of row r's question (None: no question)."""
-    asked = torch.zeros(len(story_of_row), *shape)
-    for r, (s, question) in enumerate(zip(story_of_row, questions)):
-        for n, line in enumerate(stories[s] if question else []):
-            asked[r, n, : len(line)] = torch.tensor([w in question for w in token_words(tuple(line))])
-    return asked
+    flags = [[[float(w in question) for w in token_words(tuple(line))] for line in stories[s]] if question else []
+             for s, question in zip(story_of_row, questions)]
+    return torch.tensor(padded(flags, *shape, 0.0)).view(len(story_of_row), *shape)
 
 
 @functools.lru_cache(maxsize=2)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .pointer import token_words
+from .pointer import padded, token_words
 
 WORD = re.compile(r"[a-z0-9]+")
 
@@ -80,8 +80,7 @@ class WordMatch:
         tokens: each line's GPT-2 ids (for `previous_tokens`), padded to `width` tokens per line.
 
         Only words that can match count: those in two or more of a story's lines, or in its question."""
-        rows, cols, weights, asked = [], [], [], []
-        token_columns = None if tokens is None else torch.full((len(stories), n, width), -1, dtype=torch.long)
+        rows, cols, weights, asked, token_columns = [], [], [], [], []
         for b, (lines, question) in enumerate(zip(stories, questions)):
             df: dict[str, int] = {}
             for line in lines:
@@ -99,13 +98,15 @@ class WordMatch:
                     if w in column:
                         rows.append(b * n + i)
                         cols.append(column[w])
-            for i, ids in enumerate(tokens[b] if tokens is not None else []):
-                token_columns[b, i, :len(ids)] = torch.tensor([column.get(w, -1) for w in token_words(tuple(ids))])
+            if tokens is not None:
+                token_columns.append([[column.get(w, -1) for w in token_words(tuple(ids))] for ids in tokens[b]])
         bags = torch.sparse_coo_tensor(torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1),
                                        torch.ones(len(rows)), (len(stories) * n, len(weights)),
                                        check_invariants=True).coalesce().to(device)
+        if tokens is not None:
+            token_columns = torch.tensor(padded(token_columns, n, width, -1), dtype=torch.long, device=device)
         return cls(bags, torch.tensor(weights, device=device), torch.tensor(asked, device=device),
-                   None if token_columns is None else token_columns.to(device))
+                   token_columns if tokens is not None else None)
 
     def _lines(self, column_weights: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         """[W] weight per word column -> [B, N] each line's sum over the words it holds."""

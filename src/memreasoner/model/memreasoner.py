@@ -153,6 +153,18 @@ class MemReasonerConfig:
 
 
 @dataclass
+class LineFeatures:
+    """What the hops read of a batch's lines besides their latents (`MemReasoner.line_features`)."""
+
+    matches: WordMatch | None  # the lines' shared words (hop_match=words, roles_follow)
+    tokens: tuple[torch.Tensor, torch.Tensor] | None  # the roles' ids and question flags [B, N, L] (hop_roles)
+
+    def to(self, device: torch.device | str) -> "LineFeatures":
+        return LineFeatures(None if self.matches is None else self.matches.to(device),
+                            None if self.tokens is None else tuple(t.to(device) for t in self.tokens))
+
+
+@dataclass
 class ReadOut:
     walk: HopResult  # where each hop landed
     z: torch.Tensor  # [B, N, C] original line latents, zero padding (what conditions the decoder)
@@ -228,34 +240,40 @@ class MemReasoner(nn.Module, Reader):
         return self.memory.prior.device
 
     # -- the differentiable core, shared by training and inference ---------------------------------
-    def read(self, stories: list[torch.Tensor], zq: torch.Tensor, hard: bool = False,
-             story_words: list[list[frozenset[str]]] | None = None,
-             question_words: list[frozenset[str]] | None = None,
-             story_tokens: list[list[list[int]]] | None = None) -> ReadOut:
-        """stories: B tensors [N_b, C] of line latents, in document order; zq: [B, C] question latents;
-        story_words, question_words: each line's and question's words (word_match.words), for hop_match=words;
-        story_tokens: each line's GPT-2 ids (decoder.copy_tokens), for hop_roles."""
-        lengths = torch.tensor([len(s) for s in stories], device=zq.device)
-        z = nn.utils.rnn.pad_sequence(stories, batch_first=True)  # [B, N, C], zero padding
-        zt = self.temporal(z, lengths)
-        written = self.memory.write(zt)
+    def line_features(self, story_words: list[list[frozenset[str]]], question_words: list[frozenset[str]],
+                      story_tokens: list[list[list[int]]]) -> LineFeatures:
+        """What the hops read of B stories' lines besides their latents, on the CPU: story_words, question_words
+        each line's and question's words (word_match.words), for hop_match=words; story_tokens each line's GPT-2
+        ids (decoder.copy_tokens), for hop_roles. Python work, kept apart from `read` so that training can
+        build the next batch's while a step runs."""
+        n = max(len(s) for s in story_words)
         tokens = None
         if self.config.hop_roles:
             ids = token_grid(story_tokens)
-            asked = asked_tokens(story_tokens, list(range(len(stories))), question_words, ids.shape[1:])
-            tokens = ids.to(zq.device), asked.to(zq.device)
+            tokens = ids, asked_tokens(story_tokens, list(range(len(story_tokens))), question_words, ids.shape[1:])
         matches = None
         follow = self.config.hop_roles and self.config.roles_follow
         if self.config.hop_match == "words" or follow:
-            matches = WordMatch.build(story_words, question_words, z.shape[1], zq.device,
-                                      story_tokens if follow else None, tokens[0].shape[2] if follow else 0)
+            matches = WordMatch.build(story_words, question_words, n, "cpu", story_tokens if follow else None,
+                                      tokens[0].shape[2] if follow else 0)
         if self.config.hop_roles and self.config.roles_words:  # what the roles read: each word's first piece
             starts = word_start_index(story_tokens)
             tokens = tuple(at_word_starts(grid, starts, fill) for grid, fill in zip(tokens, (-1, 0)))
             if follow:
                 matches = replace(matches, token_columns=at_word_starts(matches.token_columns, starts, -1))
-        walk = self.hop(self.memory, written, zt, lengths, zq, matches, hard=hard,
-                        stop=self.config.answer_from == "last", tokens=tokens)
+        return LineFeatures(matches, tokens)
+
+    # -- the differentiable core, shared by training and inference ---------------------------------
+    def read(self, stories: list[torch.Tensor], zq: torch.Tensor, features: LineFeatures, hard: bool = False) -> ReadOut:
+        """stories: B tensors [N_b, C] of line latents, in document order; zq: [B, C] question latents;
+        features: their `line_features`."""
+        lengths = torch.tensor([len(s) for s in stories], device=zq.device)
+        z = nn.utils.rnn.pad_sequence(stories, batch_first=True)  # [B, N, C], zero padding
+        zt = self.temporal(z, lengths)
+        written = self.memory.write(zt)
+        features = features.to(zq.device)
+        walk = self.hop(self.memory, written, zt, lengths, zq, features.matches, hard=hard,
+                        stop=self.config.answer_from == "last", tokens=features.tokens)
         return ReadOut(walk, z, zt, lengths, written)
 
     def recall(self, out: ReadOut, line: torch.Tensor) -> torch.Tensor:
@@ -341,10 +359,9 @@ class MemReasoner(nn.Module, Reader):
         live = [b for b in range(len(items)) if kept[b]]  # a story with no lines gets an empty answer
         if live:
             tokens = {b: [self.decoder.copy_tokens(items[b][0][i]) for i in kept[b]] for b in live}  # kept lines' ids
-            walk = self.read([stories[b] for b in live], zq[live], hard=True,
-                             story_words=[[words(items[b][0][i]) for i in kept[b]] for b in live],
-                             question_words=[self.question_words(items[b][1]) for b in live],
-                             story_tokens=[tokens[b] for b in live]).walk
+            features = self.line_features([[words(items[b][0][i]) for i in kept[b]] for b in live],
+                                          [self.question_words(items[b][1]) for b in live], [tokens[b] for b in live])
+            walk = self.read([stories[b] for b in live], zq[live], features, hard=True).walk
             # What is decoded: the last used hop's line of each story, or every hop's line (answer_from=each).
             rows = [(j, t) for j in range(len(live))
                     for t in (range(int(walk.used[j])) if self.config.answer_from == "each" else [int(walk.used[j]) - 1])]

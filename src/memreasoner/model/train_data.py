@@ -17,7 +17,8 @@ from ..data.generalization import generate_training_stories
 from ..data.ruler import build_vt
 from ..errors import InputError
 from ..paths import babi_file
-from .memreasoner import MemReasoner
+from .memreasoner import LineFeatures, MemReasoner
+from .pointer import asked_tokens, token_grid
 from .word_match import words
 
 # Seeds of the generated vt chains, offset from the benchmark's (build_vt seeds by (seed, length, number)),
@@ -43,9 +44,11 @@ class Batch:
     # process holds a share (all of them on one process; see parallel.Ranks).
     rows: int
     facts: int
-    line_ids: list[list[list[int]]]  # each story's lines as GPT-2 ids (what a copy decoder copies from)
-    story_words: list[list[frozenset[str]]]  # each story's lines' words (word_match.py)
-    question_words: list[frozenset[str]]
+    features: LineFeatures  # what the hops read of the lines besides their latents
+    # What a copy decoder copies from (None without one): the stories' lines as GPT-2 ids [B, N, L] (-1 padding),
+    # and per decoder row (the answer rows, then one autoencoded line per story) the question's words' flags.
+    copy_ids: torch.Tensor | None
+    copy_asked: torch.Tensor | None
 
 
 class TrainSet:
@@ -59,6 +62,7 @@ class TrainSet:
         self.sentence_id = {t: i for i, t in enumerate(sentences)}
         self.question_id = {t: i for i, t in enumerate(questions)}
         self.encoder = model.encoder
+        self.line_features, self.copy = model.line_features, model.config.copy
         with torch.no_grad():
             self.sentences = model.encoder(sentences)  # [U, C] (what IU's relevance score is fitted on)
             self.questions = model.encoder(questions)  # [Q, C]
@@ -105,6 +109,13 @@ class TrainSet:
         ae_tokens = [self.line_tokens[int(self.lines[i][j])] for i, j in zip(idx, ae_line)]
         answers = [(b, t, tokens) for b, i in enumerate(idx) for t, tokens in enumerate(self.answer_tokens[i])]
         first_hop = self.max_hops - self.answer_rows  # the last hop, or hop 0 when every hop answers
+        line_ids = [[self.line_tokens[int(j)][1][:-1] for j in self.lines[i]] for i in idx]
+        question_words = [self.question_words[self.samples[i].question] for i in idx]
+        copy_ids = copy_asked = None
+        if self.copy:
+            copy_ids = token_grid(line_ids)
+            copy_asked = asked_tokens(line_ids, [b for b, _, _ in answers] + list(range(len(idx))),
+                                      [question_words[b] for b, _, _ in answers] + [None] * len(idx), copy_ids.shape[1:])
         return Batch(
             stories=stories,
             zq=questions[[self.question_id[self.samples[i].question] for i in idx]],
@@ -118,9 +129,10 @@ class TrainSet:
             support=[self.samples[i].support if i in self.labelled else [] for i in idx],
             rows=len(of),
             facts=facts,
-            line_ids=[[self.line_tokens[int(j)][1][:-1] for j in self.lines[i]] for i in idx],
-            story_words=[[self.sentence_words[int(j)] for j in self.lines[i]] for i in idx],
-            question_words=[self.question_words[self.samples[i].question] for i in idx],
+            features=self.line_features([[self.sentence_words[int(j)] for j in self.lines[i]] for i in idx],
+                                        question_words, line_ids),
+            copy_ids=copy_ids,
+            copy_asked=copy_asked,
         )
 
 

@@ -108,6 +108,10 @@ class WordMatch:
         return cls(bags, torch.tensor(weights, device=device), torch.tensor(asked, device=device),
                    token_columns if tokens is not None else None)
 
+    def to(self, device: torch.device | str) -> "WordMatch":
+        return WordMatch(self.bags.to(device), self.weights.to(device), self.asked.to(device),
+                         None if self.token_columns is None else self.token_columns.to(device))
+
     def _lines(self, column_weights: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         """[W] weight per word column -> [B, N] each line's sum over the words it holds."""
         return torch.sparse.mm(self.bags, column_weights[:, None]).view(shape)

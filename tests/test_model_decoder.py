@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from memreasoner.data.tokens import gpt2_encoding
-from memreasoner.model.pointer import FUNCTION_WORDS, CopySource, token_shapes, token_words
+from memreasoner.model.pointer import FUNCTION_WORDS, CopySource, TokenReader, token_grid, token_shapes, token_words
 from memreasoner.model.word_match import words
 from memreasoner.model.decoder import EOT, LatentDecoder, small_gpt2_config
 
@@ -297,6 +297,31 @@ def test_token_words_groups_the_pieces_of_a_word():
     got = token_words(tuple(ids))
     assert len(got) == len(ids) and got[0] == "grace" and got[-1] is None
     assert [w for w in got if w == "scullery"] == ["scullery"] * len(enc.encode_ordinary(" scullery")) != ["scullery"]
+
+
+@pytest.mark.parametrize("extra", [False, True])
+def test_a_batch_of_lines_reads_each_line_as_alone_once_per_distinct_line(extra):
+    """Training's batches repeat lines and pad stories and lines; the token reader reads only the real lines
+    (each distinct one once, without per-story inputs) and every line's states are those it gets read alone."""
+    torch.manual_seed(0)
+    reader = TokenReader(8)
+    enc = gpt2_encoding()
+    texts = ["Grace went to the scullery.", "Tom went home.", "Grace went to the scullery.", "Alice passed it."]
+    stories = [[enc.encode_ordinary(" " + t) for t in texts[:3]], [enc.encode_ordinary(" " + texts[3])]]
+    inputs = torch.randn(2, 1, 1, 8) if extra else None
+    ids = token_grid(stories)
+    calls = []
+    rnn = reader.rnn.forward
+    reader.rnn.forward = lambda packed, *a: calls.append(int(packed.batch_sizes[0])) or rnn(packed, *a)
+    with torch.no_grad():
+        states = reader.read_tokens(ids, inputs)
+        assert calls == [4 if extra else 3]  # the real lines, or the distinct ones; never a padding line
+        for s, story in enumerate(stories):
+            for n, line in enumerate(story):
+                alone = reader.read_tokens(token_grid([[line]]), inputs[s:s + 1] if extra else None)[0, 0]
+                assert torch.allclose(states[s, n, :len(line)], alone, atol=1e-6)
+                assert not states[s, n, len(line):].any()
+        assert not states[1, 1:].any()  # a padding line: zeros
 
 
 def test_question_flags_are_per_row_and_zero_without_a_question():

@@ -185,21 +185,37 @@ class TokenReader(nn.Module):
 
     def read_tokens(self, ids: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """ids [S, N, L] (-1 padding), extra: inputs added to every token ([S, N, L, E] or broadcastable)
-        -> BiGRU states [S, N, L, E] of each line read on its own."""
+        -> BiGRU states [S, N, L, E] of each line read on its own (zeros on padding lines).
+
+        Only real lines are read, and without `extra` each distinct line once: a line's states depend on its
+        own ids alone, and training's stories share many lines and pad to the longest."""
         S, N, L = ids.shape
-        pad = ids < 0
-        length = (~pad).sum(-1, keepdim=True)  # [S, N, 1]
-        pos = torch.arange(L, device=pad.device).expand(S, N, L)
+        flat = ids.reshape(S * N, L)
+        length = (flat >= 0).sum(-1)  # [S*N]
+        real = (length > 0).nonzero().squeeze(-1)  # rows to read
+        out = torch.zeros(S * N, L, self.rnn.hidden_size * 2, device=ids.device)
+        if not len(real):
+            return out.view(S, N, L, -1)
+        if extra is None:
+            rows, back = flat[real].unique(dim=0, return_inverse=True)  # distinct lines; back: real -> distinct
+            read = self._read(rows, (rows >= 0).sum(-1), None)[back]
+        else:
+            extra = extra.expand(S, N, L, -1).reshape(S * N, L, -1)[real]
+            read = self._read(flat[real], length[real], extra)
+        return out.index_copy(0, real, read).view(S, N, L, -1)
+
+    def _read(self, ids: torch.Tensor, length: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+        """ids [R, L] lines (-1 after each), length [R] (>= 1), extra [R, L, E] or None -> BiGRU states [R, L, E]."""
+        R, L = ids.shape
+        pos = torch.arange(L, device=ids.device).expand(R, L)
         x = (self.shape(self.shapes[ids.clamp(min=0)]) + self.from_start(pos.clamp(max=MAX_POSITION - 1))
-             + self.from_end((length - 1 - pos).clamp(0, MAX_POSITION - 1)))  # [S, N, L, E]
+             + self.from_end((length[:, None] - 1 - pos).clamp(0, MAX_POSITION - 1)))  # [R, L, E]
         if extra is not None:
             x = x + extra
         # Packed, so a line's states do not depend on how much padding its batch needs (training pads to
-        # the longest line of the batch, inference reads one line unpadded). Empty (padding) lines get length 1.
-        packed = nn.utils.rnn.pack_padded_sequence(x.reshape(S * N, L, -1), length.view(-1).clamp(min=1).cpu(),
-                                                   batch_first=True, enforce_sorted=False)
-        states, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=L)
-        return states.view(S, N, L, -1)
+        # the longest line of the batch, inference reads one line unpadded).
+        packed = nn.utils.rnn.pack_padded_sequence(x, length.cpu(), batch_first=True, enforce_sorted=False)
+        return nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=L)[0]
 
 
 class CopyHead(TokenReader):

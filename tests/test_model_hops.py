@@ -168,23 +168,3 @@ def test_first_order_counts_the_candidates_after_each_line(weight, expected):
         assert torch.equal(out.logits, plain(mem, mem.write(keys), keys, torch.tensor([40]), twin[None], hard=True).logits)
     else:
         assert out.lines[0].tolist() == [expected]
-
-
-@pytest.mark.parametrize("weight", [1.0, 0.5, -2.0])
-def test_cosine_gate_scales_each_hops_cosine_and_keeps_padding_out(weight):
-    """An untrained gate (weight zero, bias one) is the plain hop; a gate g multiplies the cosine logits by g
-    and never turns padding into a candidate, whatever its sign."""
-    keys, twin = candidates_story()
-    keys = torch.cat([keys, torch.zeros(1, 3, 32)], 1)  # three padding lines
-    mem = EpisodicMemory(32, 64, "exact")
-    plain = HopReader(32, hops=2, update="mapped", match="none", order="none")
-    reader = HopReader(32, hops=2, update="mapped", match="none", order="none", cosine_gate=True)
-    reader.load_state_dict(plain.state_dict(), strict=False)
-    with torch.no_grad():
-        reader.cosine_gate.bias.fill_(weight)
-    args = (mem, mem.write(keys), keys, torch.tensor([40]), twin[None])
-    gated, expected = reader(*args).logits, plain(*args).logits
-    assert torch.isneginf(gated[..., 40:]).all()
-    assert torch.allclose(gated[..., :40], weight * expected[..., :40], atol=1e-5)
-    gated.masked_fill(gated.isinf(), 0).sum().backward()
-    assert reader.cosine_gate.weight.grad.abs().sum() > 0

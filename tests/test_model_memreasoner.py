@@ -125,7 +125,6 @@ def test_a_checkpoint_from_before_spaced_lines_reads_lines_from_their_first_char
     ("roles_follow", {"hops": 2}),  # keys that follow the previous hop
     ("roles_words", {"iu": False}),  # keys that read words (a line of several-piece words kept)
     ("first_order", {}),  # the first hop's order
-    ("cosine_gate", {"hops": 2}),  # each hop's weight of the cosine
 ])
 def test_a_checkpoint_from_before_a_hop_choice_loads_and_answers_without_it(tmp_path, key, settings):
     torch.manual_seed(0)

@@ -68,14 +68,6 @@ a line's tokens hold the previous hop's words (`roles_follow`: whose move it is)
 without it, and what checkpoints from before it load as (those from before `roles_follow` score every
 hop alike).
 
-How much each hop trusts the cosine (config `cosine_gate`, open; default on): l_t,i = g_t beta cos(r_t, z~_i)
-+ the biases above, g_t = w . [q_0 ; z~_j(t-1)] + b (w zero, b one: the plain hop at the start). The
-cosine finds the kind of line a hop needs, but it also holds the latent's idea of each word: at qa2's
-second hop over unseen places it favoured some ("conservatory", "boathouse") by 3-6 logits, more than
-the order bias that picks the holder's right move. A hop that finds its line by whose it is and by
-order can learn to lean on those. `cosine_gate=false` is without it, and what checkpoints from before
-it load as.
-
 Nearest line, hard or soft (config `select`, open): argmax over the logits is the paper's mapping and
 is what inference uses. argmax has no gradient, so training needs a stand-in:
   soft      (default) the softmax attention over lines; the decoder is conditioned on the attention-
@@ -134,7 +126,7 @@ class HopReader(nn.Module):
     def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
                  order: str = "rank", match: str = "words", roles: bool = False, follow: bool = False,
-                 first_order: bool = False, cosine_gate: bool = False):
+                 first_order: bool = False):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -153,11 +145,6 @@ class HopReader(nn.Module):
             self.hop_map = nn.Linear(dim, dim, bias=False)
             nn.init.eye_(self.hop_map.weight)
         self.log_beta = nn.Parameter(torch.tensor(math.log(beta)))
-        self.cosine_gate = None
-        if cosine_gate:  # g_t, the weight of the cosine logits, from [q_0 ; previous hop's line]
-            self.cosine_gate = nn.Linear(2 * dim, 1)
-            nn.init.zeros_(self.cosine_gate.weight)
-            nn.init.ones_(self.cosine_gate.bias)
         self.order_kind = order
         self.order = None
         if order != "none":  # (a_0, a_in, a_out, b_0, b_in, b_out) or (a_0, a_1, b_0, b_1) from the previous hop's line
@@ -212,14 +199,10 @@ class HopReader(nn.Module):
         shape = (len(line), words.bags.shape[0] // len(line))  # [B, N]: the bags hold B * N line rows
         return torch.einsum("kbn,bk->bn", words.matches(previous, shape), gates)
 
-    def nearest(self, r: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor,
-                weight: torch.Tensor | None = None) -> torch.Tensor:
-        """Nearest-line logits beta * cos(r, z~_i): r [B, C], keys [B, N, C] unit rows, pad [B, N], weight
-        [B, 1] a hop's cosine gate (None: 1) -> [B, N]."""
+    def nearest(self, r: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """Nearest-line logits beta * cos(r, z~_i): r [B, C], keys [B, N, C] unit rows, pad [B, N] -> [B, N]."""
         beta = self.log_beta.exp().clamp(max=100.0)
         logits = beta * torch.einsum("bc,bnc->bn", F.normalize(r, dim=-1), keys)
-        if weight is not None:
-            logits = weight * logits
         return logits.masked_fill(pad, float("-inf"))
 
     def forward(self, memory: EpisodicMemory, written: Memory, keys: torch.Tensor, lengths: torch.Tensor,
@@ -245,9 +228,8 @@ class HopReader(nn.Module):
         chosen = torch.zeros_like(pad)  # [B, N] lines earlier hops landed on
         for t in range(self.hops):
             r = memory.read(written, q)  # [B, C]
+            lt = self.nearest(r, keys, pad)
             line = torch.zeros_like(q0) if t == 0 else torch.einsum("bn,bnc->bc", attention[-1], keys)  # previous hop's
-            gate = None if self.cosine_gate is None else self.cosine_gate(torch.cat([q0, line], -1))
-            lt = self.nearest(r, keys, pad, gate)
             if self.match_gates is not None:
                 lt = lt + self.match_bias(words, q0, attention[-1] if t else None, line)
             if states is not None:

@@ -83,8 +83,6 @@ class MemReasonerConfig:
                                      "in lines (relative) (hops.py)", choices=ORDERS)
     first_order: bool = setting(True, "bias the first hop by how many candidate lines follow each line, the weight "
                                       "learned from the question: the latest of several, however long the story (hops.py)")
-    cosine_gate: bool = setting(True, "weigh each hop's cosine logits by a learned gate from the question and the "
-                                      "previous hop's line, so a hop may lean on its other keys (hops.py)")
     hop_match: str = setting("words", "add to each hop's logits the rare words a line shares with the question and "
                                       "with the previous hop's line, with learned gates (word_match.py)",
                              choices=MATCHES)
@@ -145,11 +143,10 @@ class MemReasonerConfig:
         # before closed-class words in the copy keys, no "copy_keys" and shape; from before spaced lines,
         # no "line_space" and lines tokenized from their first character; from before token-level hop
         # keys, no "hop_roles" and none; from before those keys followed the previous hop, no "roles_follow";
-        # from before they read words, no "roles_words"; from before the first hop's order, no "first_order";
-        # from before the cosine gate, no "cosine_gate".
+        # from before they read words, no "roles_words"; from before the first hop's order, no "first_order".
         return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape",
                       "line_space": False, "hop_roles": False, "roles_follow": False, "roles_words": False,
-                      "first_order": False, "cosine_gate": False, **obj})
+                      "first_order": False, **obj})
 
 
 @dataclass
@@ -185,8 +182,7 @@ class MemReasoner(nn.Module, Reader):
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match,
-                             config.hop_roles, config.roles_follow, config.first_order,
-                             config.cosine_gate)
+                             config.hop_roles, config.roles_follow, config.first_order)
         copy = {"copy": config.copy, "copy_words": config.copy_keys != "shape",
                 "copy_question": config.copy_keys == "question", "line_space": config.line_space}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file

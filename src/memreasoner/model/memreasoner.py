@@ -240,8 +240,8 @@ class MemReasoner(nn.Module, Reader):
                       story_tokens: list[list[list[int]]]) -> LineFeatures:
         """What the hops read of B stories' lines besides their latents, on the CPU: story_words, question_words
         each line's and question's words (word_match.words), for hop_match=words; story_tokens each line's GPT-2
-        ids (decoder.copy_tokens), for hop_roles. Python work, kept apart from `read` so that training can
-        build the next batch's while a step runs."""
+        ids (decoder.copy_tokens), for hop_roles. Python work, apart from `read`: training builds them with
+        each batch (train_data.py)."""
         n = max(len(s) for s in story_words)
         tokens = None
         if self.config.hop_roles:

@@ -53,7 +53,6 @@ import json
 import math
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -247,11 +246,9 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimiser,
                                                            lambda step: warmup_cosine(step, steps, args.warmup))
         self.gen = torch.Generator().manual_seed(args.seed)
-        self.drawn = self.gen.get_state()  # the generator as of the last batch trained on (what a checkpoint keeps)
         self.step, self.elapsed, self.curve = 0, 0.0, []
         if state is not None:
             restore_state(state, self.optimiser, self.gen, ranks.rank, model.device)
-            self.drawn = self.gen.get_state()
             self.scheduler.load_state_dict(state["scheduler"])
             self.step, self.elapsed, self.curve = state["step"], state["elapsed"], state.get("curve", [])
             if ranks.main:
@@ -267,7 +264,7 @@ class Trainer:
 
         def write(folder: Path) -> None:
             save_state(folder, step=self.step, steps=self.steps, elapsed=self.elapsed, optimiser=self.optimiser,
-                       generator=torch.Generator().set_state(self.drawn), rngs=rngs, scheduler=self.scheduler.state_dict(), curve=self.curve)
+                       generator=self.gen, rngs=rngs, scheduler=self.scheduler.state_dict(), curve=self.curve)
             for name, obj in (extra_files or {}).items():
                 write_atomic(folder / name, json.dumps(obj, indent=2) + "\n")
         self.model.save(self.args.out, extra=write)
@@ -288,43 +285,32 @@ class Trainer:
         return parts
 
     def fit(self, data: TrainSet, test: list[BabiSample], batch_size: int) -> None:
-        """Step until --steps or --minutes; checkpoint every --checkpoint-every steps. The next batch is built
-        (in Python: token grids, word matches) on a second thread while a step runs."""
+        """Step until --steps or --minutes; checkpoint every --checkpoint-every steps."""
         args, ranks = self.args, self.ranks
         budget = args.minutes * 60 if args.minutes else math.inf
         start_time, start_elapsed, start_step, paused = time.perf_counter(), self.elapsed, self.step, 0.0  # paused: evaluation
         bar = tqdm(total=self.steps, initial=self.step, desc=f"train {args.task}", dynamic_ncols=True,
                    disable=not ranks.main)
-
-        def upcoming(pool: ThreadPoolExecutor):
-            """Draw the next global batch here, in order, and build this rank's share of it on the pool; the
-            generator's state after the draw."""
+        # The budget check is collective: a rank that stopped alone would leave the others waiting in the
+        # gradient all-reduce.
+        while self.step < self.steps and not ranks.any(self.elapsed >= budget):
             idx, ae_line = data.draw(batch_size, self.gen)
-            return pool.submit(data.batch, ranks.shard(idx), ranks.shard(ae_line), of=idx), self.gen.get_state()
-
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            following = upcoming(pool)
-            # The budget check is collective: a rank that stopped alone would leave the others waiting in the
-            # gradient all-reduce.
-            while self.step < self.steps and not ranks.any(self.elapsed >= budget):
-                pending, self.drawn = following
-                following = upcoming(pool) if self.step + 1 < self.steps else None
-                batch = pending.result()
-                parts = self.descend(batch)
-                self.elapsed = start_elapsed + time.perf_counter() - start_time - paused
-                bar.update(1)
-                own = batch.rows / len(batch.prompts)  # shown: the mean over rank 0's own rows
-                bar.set_postfix(loss=f"{parts['total'].item() * own:.3f}", ans=f"{parts['answer'].item() * own:.3f}",
-                                ae=f"{parts['autoencode'].item() * own:.3f}",
-                                samples_s=f"{(self.step - start_step) * batch_size / max(self.elapsed - start_elapsed, 1e-9):.0f}")
-                if ranks.main and args.eval_every and self.step % args.eval_every == 0 and self.step < self.steps:
-                    t = time.perf_counter()
-                    self.curve.append({"step": self.step, "minutes": round(self.elapsed / 60, 2), **accuracy(self.model, test)})
-                    paused += time.perf_counter() - t
-                    bar.write(f"step {self.step}: held-out accuracy {share(self.curve[-1]['accuracy'])}, "
-                              f"supporting facts hit {share(self.curve[-1]['supporting_facts_hit'])}")
-                if self.step % args.checkpoint_every == 0 and self.step < self.steps:
-                    self.save()
+            batch = data.batch(ranks.shard(idx), ranks.shard(ae_line), of=idx)
+            parts = self.descend(batch)
+            self.elapsed = start_elapsed + time.perf_counter() - start_time - paused
+            bar.update(1)
+            own = batch.rows / len(batch.prompts)  # shown: the mean over rank 0's own rows
+            bar.set_postfix(loss=f"{parts['total'].item() * own:.3f}", ans=f"{parts['answer'].item() * own:.3f}",
+                            ae=f"{parts['autoencode'].item() * own:.3f}",
+                            samples_s=f"{(self.step - start_step) * batch_size / max(self.elapsed - start_elapsed, 1e-9):.0f}")
+            if ranks.main and args.eval_every and self.step % args.eval_every == 0 and self.step < self.steps:
+                t = time.perf_counter()
+                self.curve.append({"step": self.step, "minutes": round(self.elapsed / 60, 2), **accuracy(self.model, test)})
+                paused += time.perf_counter() - t
+                bar.write(f"step {self.step}: held-out accuracy {share(self.curve[-1]['accuracy'])}, "
+                          f"supporting facts hit {share(self.curve[-1]['supporting_facts_hit'])}")
+            if self.step % args.checkpoint_every == 0 and self.step < self.steps:
+                self.save()
         bar.close()
 
 

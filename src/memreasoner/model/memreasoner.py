@@ -235,7 +235,7 @@ class MemReasoner(nn.Module, Reader):
     def device(self) -> torch.device:
         return self.memory.prior.device
 
-    # -- the differentiable core, shared by training and inference ---------------------------------
+    # -- what the hops read of the lines besides their latents ---------------------------------------
     def line_features(self, story_words: list[list[frozenset[str]]], question_words: list[frozenset[str]],
                       story_tokens: list[list[list[int]]]) -> LineFeatures:
         """What the hops read of B stories' lines besides their latents, on the CPU: story_words, question_words

@@ -90,8 +90,8 @@ def word_start_index(stories: list[list[list[int]]]) -> tuple[torch.Tensor, torc
     starts = [[word_starts(tuple(line)) for line in s] for s in stories]
     N = max(len(s) for s in stories)
     width = max(1, max((len(w) for s in starts for w in s), default=1))
-    index = padded(starts, N, width, 0)
-    return torch.tensor(index, dtype=torch.long), torch.tensor(padded(starts, N, width, -1), dtype=torch.long) >= 0
+    return (torch.tensor(padded(starts, N, width, 0), dtype=torch.long),
+            torch.tensor(padded(starts, N, width, -1), dtype=torch.long) >= 0)
 
 
 def padded(stories: list[list[list]], n: int, width: int, fill) -> list[list[list]]:

@@ -80,7 +80,7 @@ class WordMatch:
         tokens: each line's GPT-2 ids (for `previous_tokens`), padded to `width` tokens per line.
 
         Only words that can match count: those in two or more of a story's lines, or in its question."""
-        rows, cols, weights, asked, token_columns = [], [], [], [], []
+        rows, cols, weights, asked, columns = [], [], [], [], []  # columns: per token of each line, its word's
         for b, (lines, question) in enumerate(zip(stories, questions)):
             df: dict[str, int] = {}
             for line in lines:
@@ -99,14 +99,13 @@ class WordMatch:
                         rows.append(b * n + i)
                         cols.append(column[w])
             if tokens is not None:
-                token_columns.append([[column.get(w, -1) for w in token_words(tuple(ids))] for ids in tokens[b]])
+                columns.append([[column.get(w, -1) for w in token_words(tuple(ids))] for ids in tokens[b]])
         bags = torch.sparse_coo_tensor(torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1),
                                        torch.ones(len(rows)), (len(stories) * n, len(weights)),
                                        check_invariants=True).coalesce().to(device)
-        if tokens is not None:
-            token_columns = torch.tensor(padded(token_columns, n, width, -1), dtype=torch.long, device=device)
-        return cls(bags, torch.tensor(weights, device=device), torch.tensor(asked, device=device),
-                   token_columns if tokens is not None else None)
+        token_columns = (None if tokens is None else
+                         torch.tensor(padded(columns, n, width, -1), dtype=torch.long, device=device))
+        return cls(bags, torch.tensor(weights, device=device), torch.tensor(asked, device=device), token_columns)
 
     def to(self, device: torch.device | str) -> "WordMatch":
         return WordMatch(self.bags.to(device), self.weights.to(device), self.asked.to(device),

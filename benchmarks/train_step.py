@@ -43,12 +43,8 @@ def main() -> None:
     plan = trainer.plan(flags, ranks)
     torch.manual_seed(0)
     model = trainer.MemReasoner(trainer.model_config(flags))
-    samples, _ = trainer.training_questions(flags, plan.variant, plan.augment, plan.chains)
-    if plan.window:
-        samples = trainer.recent_lines(samples, plan.window)
-    model.config.match_skip = trainer.question_template_words([s.question for s in samples])
     start = time.perf_counter()
-    data = trainer.TrainSet(samples, model, plan.sf_fraction, 0)
+    data, _ = trainer.training_set(flags, plan, model)
     encode = time.perf_counter() - start
     model.train()
     run = trainer.Trainer(model, flags, ranks, plan.steps, None)
@@ -75,8 +71,8 @@ def main() -> None:
     per_step = sum(split.values()) / args.steps
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
-    print(f"{args.task}: {len(data)} questions, {len(data.sentence_text):,} distinct sentences encoded in {encode:.1f} s "
-          f"({len(data.sentence_text) / encode:.0f}/s); batch {plan.batch_size}")
+    print(f"{args.task}: {len(data)} questions, {len(data.sentence_text):,} distinct sentences; read and encoded "
+          f"in {encode:.1f} s; batch {plan.batch_size}")
     print(f"{per_step:.3f} s per step: " + ", ".join(f"{name} {seconds / args.steps:.3f}" for name, seconds in split.items()))
     print(f"the task's {plan.steps} default steps: {plan.steps * per_step / 60:.1f} min")
 

@@ -329,6 +329,18 @@ def start_model(args, device: str) -> tuple[MemReasoner, dict | None]:
     return MemReasoner.load(args.out, device), state
 
 
+def training_set(args, settings: Plan, model: MemReasoner, fit_skip: bool = True) -> tuple[TrainSet, str]:
+    """The run's training questions, each story cut to the task's window, encoded; and where they come from.
+    With fit_skip (a fresh model) the model first takes the questions' template words, which the hops do not
+    match (word_match.py)."""
+    samples, source = training_questions(args, settings.variant, settings.augment, settings.chains)
+    if settings.window:
+        samples = recent_lines(samples, settings.window)
+    if fit_skip:
+        model.config.match_skip = question_template_words([s.question for s in samples])
+    return TrainSet(samples, model, settings.sf_fraction, args.seed), source
+
+
 def train(args, ranks: Ranks) -> int:
     settings = plan(args, ranks)
     torch.manual_seed(args.seed)
@@ -338,16 +350,11 @@ def train(args, ranks: Ranks) -> int:
     model, state = start_model(args, ranks.device)
     steps = args.steps or (state["steps"] if state else settings.steps)  # a resumed run keeps its schedule
 
-    samples, train_source = training_questions(args, settings.variant, settings.augment, settings.chains)
-    if settings.window:
-        samples = recent_lines(samples, settings.window)
-    if state is None:  # the questions' template words, which the hops do not match (word_match.py)
-        model.config.match_skip = question_template_words([s.question for s in samples])
     t0 = time.perf_counter()
-    data = TrainSet(samples, model, settings.sf_fraction, args.seed)
+    data, train_source = training_set(args, settings, model, fit_skip=state is None)
     if ranks.main:
-        print(f"{len(data)} training questions from {train_source} ({len(data.sentence_id)} distinct sentences encoded "
-              f"in {time.perf_counter() - t0:.1f}s); {len(data.labelled)} with supporting-fact labels"
+        print(f"{len(data)} training questions from {train_source} ({len(data.sentence_id)} distinct sentences; read "
+              f"and encoded in {time.perf_counter() - t0:.1f}s); {len(data.labelled)} with supporting-fact labels"
               + (f"; {ranks.world} processes share each batch of {settings.batch_size}" if ranks.world > 1 else ""))
     if state is None:  # what answering needs beside the weights, fitted on the training lines
         model.fit_relevance(data.sentences.to(model.device), data.sentence_text)

@@ -3,7 +3,8 @@
     MEMREASONER_DATA=../shared/data .venv/bin/python benchmarks/train_step.py --task qa2 --steps 30
 
 Builds the task's default training set (a slice of it: --train-limit questions and --augment generated
-stories, so that encoding them stays short), then times --steps optimiser steps after --warmup ones,
+stories, so that encoding them stays short; any other `memreasoner train` flag, e.g. --window 32, is
+passed on), then times --steps optimiser steps after --warmup ones,
 split into building the batch (Python: token grids, word matches, question flags), the forward pass, the
 backward pass and the optimiser. Multiply seconds per step by the task's steps (TASK_DEFAULTS) for the
 minutes of a default run's steps; encoding the full training set comes on top.
@@ -31,14 +32,15 @@ def main() -> None:
     bench.add_argument("--train-limit", type=int, default=3000, help="bAbI training questions used")
     bench.add_argument("--augment", type=int, default=300, help="generated stories used")
     bench.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    args = bench.parse_args()
+    args, training_flags = bench.parse_known_args()  # the rest are `memreasoner train` flags (--window 32)
     if args.threads:
         torch.set_num_threads(args.threads)
 
     settings = argparse.Namespace(model="memreasoner", task=args.task, out="unused", babi=None, seed=0, device="cpu",
                                   minutes=None, resume=False, steps=None, lr=None, batch_size=None)
     flags = training_parser("memreasoner").parse_args(["--train-limit", str(args.train_limit),
-                                                       "--augment", str(args.augment)], namespace=settings)
+                                                       "--augment", str(args.augment), *training_flags],
+                                                      namespace=settings)
     ranks = Ranks(device="cpu")
     plan = trainer.plan(flags, ranks)
     torch.manual_seed(0)

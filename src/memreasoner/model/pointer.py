@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from ..data.tokens import gpt2_encoding
+from .bigru import bigru
 
 MAX_POSITION = 64  # longer lines share the last position embedding (at either end)
 MASKED = -1e9  # finite: a padded line (all masked) gets a uniform, zero-weighted attention, not NaN
@@ -212,10 +213,9 @@ class TokenReader(nn.Module):
              + self.from_end((length[:, None] - 1 - pos).clamp(0, MAX_POSITION - 1)))  # [R, L, E]
         if extra is not None:
             x = x + extra
-        # Packed, so a line's states do not depend on how much padding its batch needs (training pads to
-        # the longest line of the batch, inference reads one line unpadded).
-        packed = nn.utils.rnn.pack_padded_sequence(x, length.cpu(), batch_first=True, enforce_sorted=False)
-        return nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=L)[0]
+        # Each line read alone, so its states do not depend on how much padding its batch needs (training
+        # pads to the longest line of the batch, inference reads one line unpadded).
+        return bigru(self.rnn, x, length)
 
 
 class CopyHead(TokenReader):

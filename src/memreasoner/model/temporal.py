@@ -21,7 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .bigru import bigru
 
 KINDS = ("bigru", "sinusoidal", "none")
 
@@ -54,11 +55,7 @@ class TemporalEncoding(nn.Module):
         B, N, C = z.shape
         mask = torch.arange(N, device=z.device)[None, :] < lengths[:, None]  # [B, N]
         if self.kind == "bigru":
-            # Packing makes the backward direction start at each story's own last line, not at padding.
-            packed = pack_padded_sequence(z, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False)
-            h, _ = self.gru(packed)
-            h, _ = pad_packed_sequence(h, batch_first=True, total_length=N)  # [B, N, 2H]
-            z = z + self.out(h)
+            z = z + self.out(bigru(self.gru, z, lengths))  # each story read alone: [B, N, 2H] -> [B, N, C]
         elif self.kind == "sinusoidal":
             z = z + sinusoidal_code(N, C, z.device)[None]
         return F.normalize(z, dim=-1) * mask[..., None]

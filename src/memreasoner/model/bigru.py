@@ -2,11 +2,12 @@
 
 Two ways to get the same states:
   bigru_packed  (the reference) packs the batch, so each row's backward direction starts at its own last
-                step, not at padding. On the CPU a packed GRU runs step by step through autograd.
-  bigru         (used) runs each direction as one unpacked GRU call over the padded batch, which the CPU
-                backend runs as one fused kernel forward and backward. The forward direction never sees the
-                padding after a row; the backward direction reads each row reversed within its own length,
-                so padding comes last there too, and its states are reversed back.
+                step, not at padding; the batch shrinks step by step as rows end.
+  bigru         (used) runs each direction as one unpacked GRU call over the padded batch: every step
+                takes the whole batch, and the input projection of all steps is one matrix product. The
+                forward direction never sees the padding after a row; the backward direction reads each row
+                reversed within its own length, so padding comes last there too, and its states are
+                reversed back. Both are bound by their matrix products on the CPU; this one does fewer, larger ones.
 Both return zeros after each row's length. A test holds them equal, values and gradients.
 """
 

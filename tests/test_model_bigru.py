@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from memreasoner.model.bigru import bigru, bigru_packed, reverse_within
+from memreasoner.model.bigru import GRURecurrence, bigru, bigru_packed, reverse_within
 
 
 def batch(lengths, dim=5, seed=0):
@@ -45,3 +45,11 @@ def test_each_row_reads_as_if_alone_and_padding_gives_zeros():
     # The backward direction of a row starts at its own last step: its state there saw that step only.
     last = bigru(gru, x[1:, 1:2], torch.tensor([1]))
     assert torch.allclose(out[1, 1, 4:], last[0, 0, 4:], atol=1e-6)
+
+
+def test_the_hand_written_recurrence_backward_matches_the_numerical_gradient():
+    g = torch.Generator().manual_seed(0)
+    gates_x = torch.randn(2, 4, 3, 6, dtype=torch.float64, generator=g, requires_grad=True)  # [D, T, B, 3H]
+    w_hh = torch.randn(2, 6, 2, dtype=torch.float64, generator=g, requires_grad=True)
+    b_hh = torch.randn(2, 6, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *a: GRURecurrence.apply(*a, [3, 3, 2, 1]), (gates_x, w_hh, b_hh))

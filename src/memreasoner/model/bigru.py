@@ -1,13 +1,14 @@
 """A bidirectional GRU over right-padded sequences of different lengths, as if each were read alone.
 
 Two ways to get the same states:
-  bigru_packed  (the reference) packs the batch, so each row's backward direction starts at its own last
-                step, not at padding; the batch shrinks step by step as rows end.
-  bigru         (used) runs each direction as one unpacked GRU call over the padded batch: every step
-                takes the whole batch, and the input projection of all steps is one matrix product. The
-                forward direction never sees the padding after a row; the backward direction reads each row
-                reversed within its own length, so padding comes last there too, and its states are
-                reversed back. Both are bound by their matrix products on the CPU; this one does fewer, larger ones.
+  bigru_packed  (the reference) packs the batch and runs PyTorch's GRU over it.
+  bigru         (used) the same computation written for the CPU, where a GRU is bound by its matrix
+                products: the rows are sorted longest first, so the rows still running at step t are a
+                prefix of the batch and no product touches padding (a training batch of stories is mostly
+                padding: it pads to its longest); the input projection of every real step of both
+                directions is one product; the recurrence of both directions runs as one batched loop
+                (GRURecurrence, its backward written by hand). The backward direction reads each row
+                reversed within its own length, so its real steps come first too, and is reversed back.
 Both return zeros after each row's length. A test holds them equal, values and gradients.
 """
 
@@ -26,21 +27,80 @@ def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return x.gather(1, order[..., None].expand(B, T, D))
 
 
-def _direction(gru: nn.GRU, x: torch.Tensor, suffix: str) -> torch.Tensor:
-    """One direction of a one-layer GRU over x [B, T, I] -> states [B, T, H]."""
-    weights = [getattr(gru, f"{name}_l0{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-    h0 = x.new_zeros(1, x.shape[0], gru.hidden_size)
-    # torch.gru(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
-    return torch.gru(x, h0, weights, True, 1, 0.0, gru.training, False, True)[0]
+class GRURecurrence(torch.autograd.Function):
+    """The sequential part of D GRUs at once: h_t from h_(t-1) and step t's input gates, over rows sorted
+    longest first (at step t the first active[t] rows run; the others have ended).
+
+    PyTorch's GRU, gates (r, z, n):  r = sigmoid(xr + hr),  z = sigmoid(xz + hz),  n = tanh(xn + r * hn),
+    h_t = (1 - z) * n + z * h_(t-1), where x. = W_i. x_t + b_i. (given) and h. = W_h. h_(t-1) + b_h..
+    The backward is written out: autograd would record a dozen nodes per step and slice.
+    """
+
+    @staticmethod
+    def forward(ctx, gates_x, w_hh, b_hh, active):
+        """gates_x [D, T, B, 3H], w_hh [D, 3H, H], b_hh [D, 3H], active: T non-increasing row counts
+        -> states [D, T, B, H], zeros where a row has ended."""
+        D, T, B, G = gates_x.shape
+        H = G // 3
+        w = w_hh.transpose(1, 2)  # [D, H, 3H]
+        states = gates_x.new_zeros(D, T, B, H)
+        # read back only where written (a running row's step)
+        rz, n, hn = gates_x.new_empty(D, T, B, 2 * H), gates_x.new_empty(D, T, B, H), gates_x.new_empty(D, T, B, H)
+        h = gates_x.new_zeros(D, B, H)
+        for t, b in enumerate(active):
+            gates_h = torch.baddbmm(b_hh[:, None, :], h[:, :b], w)  # [D, b, 3H]
+            rz[:, t, :b] = torch.sigmoid(gates_x[:, t, :b, :2 * H] + gates_h[..., :2 * H])
+            hn[:, t, :b] = gates_h[..., 2 * H:]
+            n[:, t, :b] = torch.tanh(gates_x[:, t, :b, 2 * H:] + rz[:, t, :b, :H] * hn[:, t, :b])
+            states[:, t, :b] = n[:, t, :b] + rz[:, t, :b, H:] * (h[:, :b] - n[:, t, :b])
+            h = states[:, t]  # rows past b never run again
+        ctx.active = active
+        ctx.save_for_backward(w_hh, states, rz, n, hn)
+        return states
+
+    @staticmethod
+    def backward(ctx, grad_states):
+        w_hh, states, rz, n, hn = ctx.saved_tensors
+        D, T, B, H = states.shape
+        previous = torch.cat([states.new_zeros(D, 1, B, H), states[:, :-1]], 1)  # h_(t-1)
+        grad_x = states.new_zeros(D, T, B, 3 * H)  # d loss / d gates_x
+        grad_h = states.new_zeros(D, T, B, 3 * H)  # d loss / d (W_hh h_(t-1) + b_hh)
+        dh = states.new_zeros(D, B, H)  # d loss / d h_t, through later steps
+        for t in reversed(range(T)):
+            b = ctx.active[t]
+            d = dh[:, :b] + grad_states[:, t, :b]
+            r, z, n_t = rz[:, t, :b, :H], rz[:, t, :b, H:], n[:, t, :b]
+            dn = d * (1 - z) * (1 - n_t * n_t)  # through the tanh
+            dr = dn * hn[:, t, :b] * r * (1 - r)
+            dz = d * (previous[:, t, :b] - n_t) * z * (1 - z)
+            grad_x[:, t, :b] = torch.cat([dr, dz, dn], -1)
+            grad_h[:, t, :b] = torch.cat([dr, dz, dn * r], -1)
+            dh[:, :b] = d * z + torch.bmm(grad_h[:, t, :b], w_hh)
+        flat = grad_h.reshape(D, T * B, 3 * H)
+        grad_w = torch.bmm(flat.transpose(1, 2), previous.reshape(D, T * B, H))  # [D, 3H, H]
+        return grad_x, grad_w, flat.sum(1), None
 
 
 def bigru(gru: nn.GRU, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """gru: one layer, bidirectional, batch_first, with biases; x [B, T, I] right-padded, lengths [B]
     -> states [B, T, 2H] (forward, backward), zeros after each row's length."""
-    forward = _direction(gru, x, "")
-    backward = reverse_within(_direction(gru, reverse_within(x, lengths), "_reverse"), lengths)
-    real = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None].to(x.device)  # [B, T]
-    return torch.cat([forward, backward], -1) * real[..., None]
+    B, T, _ = x.shape
+    lengths = lengths.to(x.device)
+    order = lengths.argsort(descending=True)  # longest first: the rows running at any step are a prefix
+    n = lengths[order]
+    running = torch.arange(T, device=x.device)[:, None] < n[None, :]  # [T, B]
+    active = [b for b in running.sum(1).tolist() if b]  # steps past the longest row are left out
+    inputs = torch.stack([x[order], reverse_within(x[order], n)]).transpose(1, 2)  # [2, T, B, I]
+    real = running.flatten().nonzero().squeeze(-1)  # real (step, row) places, both directions alike
+    w_ih = torch.stack([gru.weight_ih_l0, gru.weight_ih_l0_reverse])  # [2, 3H, I]
+    b_ih = torch.stack([gru.bias_ih_l0, gru.bias_ih_l0_reverse])
+    gates = torch.baddbmm(b_ih[:, None, :], inputs.reshape(2, T * B, -1)[:, real], w_ih.transpose(1, 2))
+    gates_x = gates.new_zeros(2, T * B, gates.shape[-1]).index_copy(1, real, gates).view(2, T, B, -1)
+    states = GRURecurrence.apply(gates_x[:, :len(active)], torch.stack([gru.weight_hh_l0, gru.weight_hh_l0_reverse]),
+                                 torch.stack([gru.bias_hh_l0, gru.bias_hh_l0_reverse]), active)
+    states = torch.cat([states, states.new_zeros(2, T - len(active), B, gru.hidden_size)], 1).transpose(1, 2)
+    out = torch.cat([states[0], reverse_within(states[1], n)], -1)  # [B, T, 2H], sorted rows
+    return out[order.argsort()]
 
 
 def bigru_packed(gru: nn.GRU, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -7,9 +7,9 @@ from memreasoner.model.bigru import GRURecurrence, bigru, bigru_packed, reverse_
 
 def batch(lengths, dim=5, seed=0):
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(len(lengths), max(lengths), dim, generator=g)
+    x = torch.randn(len(lengths), max(max(lengths), 1), dim, generator=g)
     for row, n in enumerate(lengths):
-        x[row, n:] = torch.randn(max(lengths) - n, dim, generator=g) * 100  # padding that must not matter
+        x[row, n:] = torch.randn(x.shape[1] - n, dim, generator=g) * 100  # padding that must not matter
     return x, torch.tensor(lengths)
 
 
@@ -32,6 +32,12 @@ def test_fast_bigru_equals_the_packed_reference_in_values_and_gradients(lengths)
     ref_grads = torch.autograd.grad((ref * weights).sum(), [ref_x, *gru.parameters()])
     for a, b in zip(fast_grads, ref_grads):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_a_batch_of_empty_rows_gives_zeros():
+    gru = nn.GRU(5, 4, batch_first=True, bidirectional=True)
+    x, n = batch([0, 0])
+    assert bigru(gru, x, n).shape == (2, 1, 8) and not bigru(gru, x, n).any()
 
 
 def test_each_row_reads_as_if_alone_and_padding_gives_zeros():

@@ -4,8 +4,8 @@ Two ways to get the same states:
   bigru_packed  (the reference) packs the batch and runs PyTorch's GRU over it.
   bigru         (used) the same computation written for the CPU, where a GRU is bound by its matrix
                 products: the rows are sorted longest first, so the rows still running at step t are a
-                prefix of the batch and no product touches padding (a training batch of stories is mostly
-                padding: it pads to its longest); the input projection of every real step of both
+                prefix of the batch and no product touches padding (a training batch pads to its longest
+                story, its longest line); the input projection of every real step of both
                 directions is one product; the recurrence of both directions runs as one batched loop
                 (GRURecurrence, its backward written by hand). The backward direction reads each row
                 reversed within its own length, so its real steps come first too, and is reversed back.
@@ -90,6 +90,8 @@ def bigru(gru: nn.GRU, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     n = lengths[order]
     running = torch.arange(T, device=x.device)[:, None] < n[None, :]  # [T, B]
     active = [b for b in running.sum(1).tolist() if b]  # steps past the longest row are left out
+    if not active:
+        return x.new_zeros(B, T, 2 * gru.hidden_size)
     inputs = torch.stack([x[order], reverse_within(x[order], n)]).transpose(1, 2)  # [2, T, B, I]
     real = running.flatten().nonzero().squeeze(-1)  # real (step, row) places, both directions alike
     w_ih = torch.stack([gru.weight_ih_l0, gru.weight_ih_l0_reverse])  # [2, 3H, I]

@@ -2,12 +2,13 @@
 
     MEMREASONER_DATA=../shared/data .venv/bin/python benchmarks/train_step.py --task qa2 --steps 30
 
-Builds the task's default training set (a slice of it: --train-limit questions and --augment generated
-stories, so that encoding them stays short; any other `memreasoner train` flag, e.g. --window 32, is
-passed on), then times --steps optimiser steps after --warmup ones,
-split into building the batch (Python: token grids, word matches, question flags), the forward pass, the
-backward pass and the optimiser. Multiply seconds per step by the task's steps (TASK_DEFAULTS) for the
-minutes of a default run's steps; encoding the full training set comes on top.
+Builds a share of the task's default training set (--share of its bAbI questions and of its generated
+stories, so that the mix of short bAbI and longer generated stories is the default run's and encoding
+stays short; any other `memreasoner train` flag, e.g. --window 32, is passed on), then times --steps
+optimiser steps after --warmup ones, split into building the batch (Python: token grids, word matches,
+question flags), the forward pass, the backward pass and the optimiser. Multiply seconds per step by
+the task's steps (TASK_DEFAULTS) for the minutes of a default run's steps; encoding the full training
+set comes on top.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import time
 
 import torch
 
+from memreasoner.data.babi import load_babi
 from memreasoner.model import train as trainer
 from memreasoner.model.parallel import Ranks
+from memreasoner.paths import babi_file
 from memreasoner.training import parser as training_parser
 
 
@@ -29,8 +32,8 @@ def main() -> None:
     bench.add_argument("--task", default="qa2", choices=[t for t in trainer.TASK_DEFAULTS if t != "vt"])
     bench.add_argument("--steps", type=int, default=30, help="timed steps")
     bench.add_argument("--warmup", type=int, default=10, help="untimed steps first (caches, allocator)")
-    bench.add_argument("--train-limit", type=int, default=3000, help="bAbI training questions used")
-    bench.add_argument("--augment", type=int, default=300, help="generated stories used")
+    bench.add_argument("--share", type=float, default=0.1, help="share of the task's default training set used: "
+                       "its first bAbI questions and as many generated stories, in the default run's proportion")
     bench.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args, training_flags = bench.parse_known_args()  # the rest are `memreasoner train` flags (--window 32)
     if args.threads:
@@ -38,9 +41,11 @@ def main() -> None:
 
     settings = argparse.Namespace(model="memreasoner", task=args.task, out="unused", babi=None, seed=0, device="cpu",
                                   minutes=None, resume=False, steps=None, lr=None, batch_size=None)
-    flags = training_parser("memreasoner").parse_args(["--train-limit", str(args.train_limit),
-                                                       "--augment", str(args.augment), *training_flags],
-                                                      namespace=settings)
+    task = trainer.TASK_DEFAULTS[args.task]
+    questions = len(load_babi(babi_file(args.task, "train", task["variant"]), args.task))
+    flags = training_parser("memreasoner").parse_args(
+        ["--train-limit", str(round(args.share * questions)), "--augment", str(round(args.share * task["augment"])),
+         *training_flags], namespace=settings)
     ranks = Ranks(device="cpu")
     plan = trainer.plan(flags, ranks)
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from memreasoner.data.tokens import gpt2_encoding
 from memreasoner.model import pointer
-from memreasoner.model.bigru import bigru
+from memreasoner.model.bigru import bigru_packed
 from memreasoner.model.pointer import FUNCTION_WORDS, CopySource, TokenReader, token_grid, token_shapes, token_words
 from memreasoner.model.word_match import words
 from memreasoner.model.decoder import EOT, LatentDecoder, small_gpt2_config
@@ -313,7 +313,7 @@ def test_a_batch_of_lines_reads_each_line_as_alone_once_per_distinct_line(extra,
     inputs = torch.randn(2, 1, 1, 8) if extra else None
     ids = token_grid(stories)
     calls = []
-    monkeypatch.setattr(pointer, "bigru", lambda gru, x, length: calls.append(len(x)) or bigru(gru, x, length))
+    monkeypatch.setattr(pointer, "bigru_packed", lambda gru, x, n: calls.append(len(x)) or bigru_packed(gru, x, n))
     with torch.no_grad():
         states = reader.read_tokens(ids, inputs)
         assert calls == [4 if extra else 3]  # the real lines, or the distinct ones; never a padding line

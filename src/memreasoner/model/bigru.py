@@ -1,14 +1,15 @@
 """A bidirectional GRU over right-padded sequences of different lengths, as if each were read alone.
 
 Two ways to get the same states:
-  bigru_packed  (the reference) packs the batch and runs PyTorch's GRU over it.
-  bigru         (used) the same computation written for the CPU, where a GRU is bound by its matrix
-                products: the rows are sorted longest first, so the rows still running at step t are a
-                prefix of the batch and no product touches padding (a training batch pads to its longest
-                story, its longest line); the input projection of every real step of both
-                directions is one product; the recurrence of both directions runs as one batched loop
-                (GRURecurrence, its backward written by hand). The backward direction reads each row
-                reversed within its own length, so its real steps come first too, and is reversed back.
+  bigru_packed  packs the batch and runs PyTorch's GRU over it: the reference, and what the token readers
+                use (their lines are many, short and of like lengths: little padding to skip).
+  bigru         the temporal encoding's: the same computation written for the CPU, where a GRU is bound by
+                its matrix products and a batch of stories pads to its longest. The rows are sorted longest
+                first, so the rows still running at step t are a prefix of the batch and no product touches
+                padding; the input projection of every real step of both directions is one product; the
+                recurrence of both directions runs as one batched loop (GRURecurrence, its backward written
+                by hand). The backward direction reads each row reversed within its own length, so its real
+                steps come first too, and is reversed back.
 Both return zeros after each row's length. A test holds them equal, values and gradients.
 """
 

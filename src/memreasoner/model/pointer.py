@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from ..data.tokens import gpt2_encoding
-from .bigru import bigru
+from .bigru import bigru_packed
 
 MAX_POSITION = 64  # longer lines share the last position embedding (at either end)
 MASKED = -1e9  # finite: a padded line (all masked) gets a uniform, zero-weighted attention, not NaN
@@ -214,8 +214,9 @@ class TokenReader(nn.Module):
         if extra is not None:
             x = x + extra
         # Each line read alone, so its states do not depend on how much padding its batch needs (training
-        # pads to the longest line of the batch, inference reads one line unpadded).
-        return bigru(self.rnn, x, length)
+        # pads to the longest line of the batch, inference reads one line unpadded). Packed: lines are many,
+        # short and of like lengths, where bigru's step loop costs more than the little padding it skips.
+        return bigru_packed(self.rnn, x, length)
 
 
 class CopyHead(TokenReader):

@@ -34,7 +34,7 @@ class GRURecurrence(torch.autograd.Function):
 
     PyTorch's GRU, gates (r, z, n):  r = sigmoid(xr + hr),  z = sigmoid(xz + hz),  n = tanh(xn + r * hn),
     h_t = (1 - z) * n + z * h_(t-1), where x. = W_i. x_t + b_i. (given) and h. = W_h. h_(t-1) + b_h..
-    The backward is written out: autograd would record a dozen nodes per step and slice.
+    Forward and backward are written out, so a step's slices record no autograd graph.
     """
 
     @staticmethod

@@ -63,7 +63,7 @@ def main() -> None:
         batch = data.batch(idx, ae_line)
         marks.append(time.perf_counter())
         parts = trainer.losses(model, batch, flags.negatives)
-        total = parts["answer"] + flags.ae_weight * parts["autoencode"] + flags.order_weight * parts.get("order", 0.0)
+        total = trainer.total_loss(parts, flags)
         marks.append(time.perf_counter())
         run.optimiser.zero_grad(set_to_none=True)
         total.backward()

@@ -93,7 +93,8 @@ def bigru(gru: nn.GRU, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     active = [b for b in running.sum(1).tolist() if b]  # steps past the longest row are left out
     if not active:
         return x.new_zeros(B, T, 2 * gru.hidden_size)
-    inputs = torch.stack([x[order], reverse_within(x[order], n)]).transpose(1, 2)  # [2, T, B, I]
+    x = x[order]
+    inputs = torch.stack([x, reverse_within(x, n)]).transpose(1, 2)  # [2, T, B, I]
     real = running.flatten().nonzero().squeeze(-1)  # real (step, row) places, both directions alike
     w_ih = torch.stack([gru.weight_ih_l0, gru.weight_ih_l0_reverse])  # [2, 3H, I]
     b_ih = torch.stack([gru.bias_ih_l0, gru.bias_ih_l0_reverse])
@@ -108,12 +109,6 @@ def bigru(gru: nn.GRU, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 def bigru_packed(gru: nn.GRU, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """The reference: what bigru returns, by packing (rows of length 0 give zeros)."""
-    B, T, _ = x.shape
-    out = x.new_zeros(B, T, 2 * gru.hidden_size)
-    real = (lengths > 0).nonzero().squeeze(-1)
-    if len(real):
-        packed = nn.utils.rnn.pack_padded_sequence(x[real], lengths[real].cpu(), batch_first=True,
-                                                   enforce_sorted=False)
-        states = nn.utils.rnn.pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=T)[0]
-        out = out.index_copy(0, real, states)
-    return out
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False)
+    states = nn.utils.rnn.pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=x.shape[1])[0]
+    return states * (lengths > 0).to(states.device)[:, None, None]  # an empty row read its padding's first step

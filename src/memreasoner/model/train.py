@@ -192,6 +192,11 @@ def losses(model: MemReasoner, batch: Batch, negatives: int = 0) -> dict[str, to
     return parts
 
 
+def total_loss(parts: dict[str, torch.Tensor], args) -> torch.Tensor:
+    """What a step descends: the answer loss plus the weighted autoencoding and ordering losses."""
+    return parts["answer"] + args.ae_weight * parts["autoencode"] + args.order_weight * parts.get("order", 0.0)
+
+
 # -- evaluation on held-out stories ----------------------------------------------------------------
 def accuracy(model: MemReasoner, samples: list[BabiSample]) -> dict:
     """Exact match, and the share of answers whose hops landed on every labelled supporting fact."""
@@ -276,8 +281,7 @@ class Trainer:
         """One optimiser step on this rank's share of a global batch; the losses it took."""
         args = self.args
         parts = losses(self.model, batch, args.negatives)
-        parts["total"] = (parts["answer"] + args.ae_weight * parts["autoencode"]
-                          + args.order_weight * parts.get("order", 0.0))
+        parts["total"] = total_loss(parts, args)
         self.optimiser.zero_grad(set_to_none=True)
         parts["total"].backward()
         self.ranks.sum_gradients(self.params)

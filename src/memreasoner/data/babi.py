@@ -352,7 +352,15 @@ pasture pier plaza pond ranch restaurant river school shipyard stadium supermark
 volcano waterfall wharf zoo""".split()) + (
     # answers of two words, so the decoder learns to copy a phrase
     "tool shed", "coffee shop", "bus stop", "front hall", "car park", "tea house", "ice rink", "gift shop",
-    "post office", "town hall", "art gallery", "bowling alley", "tennis court", "train depot", "pool hall", "flower shop")
+    "post office", "town hall", "art gallery", "bowling alley", "tennis court", "train depot", "pool hall", "flower shop",
+    "fire hall", "guard post", "pump house", "bike shed", "corner shop", "snack bar", "golf course", "boat dock",
+    "toy shop", "wood mill", "dance hall", "chess club") + tuple("""
+scriptorium apiary gazebo atrium rotunda pavilion armory granary chancel cloister refectory buttery aviary arboretum
+boudoir catacomb dormitory foyer gatehouse hayloft infirmary kennel mezzanine oratory pergola rectory sacristy smithy
+stairwell tannery undercroft vicarage washhouse distillery bakehouse icehouse henhouse pigsty anteroom alcove portico
+bathhouse emporium gymnasium mausoleum menagerie orangery planetarium rookery sanatorium stockroom summerhouse
+treehouse watchtower windmill woodshed bungalow hacienda pagoda citadel hermitage priory parsonage almshouse
+farmhouse""".split())  # rare words of several GPT-2 pieces: a place word's odd latent must not steer a hop
 VARIED_OBJECTS = tuple("""
 anchor backpack basket blanket book bottle bucket camera candle clock compass cup drum feather flute guitar hammer
 helmet kettle key ladder lamp mirror notebook painting pillow radio ring rope saddle scarf shovel spoon telescope

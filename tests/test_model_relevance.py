@@ -117,13 +117,13 @@ def test_unseen_names_survive_iu_with_the_template_score_only(encoder, score, lo
 def test_a_varied_knn_bank_keeps_book_lines_out_by_default(encoder):
     """Training on generated stories (qa1's default) gives the knn test a bank of thousands of varied
     lines, a few far from any other. With the defaults (quantile 0.2, margin 0) every story line of
-    4k-token haystacks passes and no book line does; with the least typical training line setting the
+    eight 4k-token haystacks passes and no book line does; with the least typical training line setting the
     threshold (quantile 0), or a margin of 0.1, book lines pass (README: "IU's knn threshold from a
     quantile")."""
     stories = load_babi(babi_file("qa1", "train")) + parse_babi(generate_training_stories("qa1", 300), "qa1")
     train = sorted({line for s in stories for line in s.lines})
     bank = encoder(train)
-    samples = build_benchmark("qa1", ["4k"], 4, seed=0, progress=False)
+    samples = build_benchmark("qa1", ["4k"], 8, seed=0, progress=False)
     question = encoder([s.question for s in samples])
     book_lines_kept = {}
     for rule, settings in {"default": {}, "least typical": {"quantile": 0.0},

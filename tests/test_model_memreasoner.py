@@ -150,7 +150,7 @@ def test_answering_flags_the_question_words_of_the_line_it_copies_from(model, mo
     line = STORY[a.hops[-1]]
     flagged = {w for w, f in zip(token_words(tuple(source.ids[0, 0][source.ids[0, 0] >= 0].tolist())),
                                  source.asked[0, 0].tolist()) if f}
-    assert flagged == words(line) & model.question_words("Where did Mary go after the hallway?") and "mary" in flagged
+    assert flagged == words(line) & set(model.question_words("Where did Mary go after the hallway?")) and "mary" in flagged
 
 
 def test_answering_reads_every_kept_line_word_by_word_with_the_question_s_words_flagged(model, monkeypatch):
@@ -170,6 +170,8 @@ def test_answering_reads_every_kept_line_word_by_word_with_the_question_s_words_
     asked_words = model.question_words(question)
     expected = [p for p, w in zip(octavia, ("octavia", "journeyed", "to", "the", "dovecote", None)) if w in asked_words]
     assert [p for p, f in zip(octavia, read[octavia]) if f] == expected and {" Oct", " do"} <= set(expected)
+    ranks = [asked_words.index(w) + 1 for w in ("octavia", "journeyed", "to", "the", "dovecote") if w in asked_words]
+    assert [f for f in read[octavia] if f] == ranks  # which of the question's words, by its place in the question
 
 
 def test_a_checkpoint_from_before_the_order_bias_and_shared_words_loads_without_them(tmp_path):

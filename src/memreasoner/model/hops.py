@@ -126,7 +126,7 @@ class HopReader(nn.Module):
     def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
                  order: str = "rank", match: str = "words", roles: bool = False, follow: bool = False,
-                 first_order: bool = False):
+                 first_order: bool = False, rank: bool = False):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -162,7 +162,7 @@ class HopReader(nn.Module):
             nn.init.zeros_(self.match_gates.bias)
         else:
             self.match_gates = None
-        self.roles = LineRoles(dim, follow=follow) if roles else None
+        self.roles = LineRoles(dim, follow=follow, rank=rank) if roles else None
 
     def order_bias(self, previous: torch.Tensor, line: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """previous: [B, N] the previous hop's line weights (one-hot at inference); line [B, C] its latent;

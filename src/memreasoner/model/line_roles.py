@@ -38,6 +38,16 @@ max-pool (zero at the first hop; both maps start at zero, so an untrained follow
 
     s_t,i   = w . maxpool_j (h_i,j + u * prev_t,i,j + P z~_j(t-1))      h = BiGRU(x) as above
 
+Which question word (config `roles_rank`, default on): "asked" says that the question holds a token's
+word, not which of its words it is, so how the question is put ("What is north of the studio?" or "What
+is the studio north of?") reached the reader only through the question's latent Q q_0, which moves with
+every unseen place in it: qa4's misses on unseen words took the line with the right places the wrong
+way round. So an asked token also gets its word's place among the question's words (1 for the first,
+2 for the second...; an embedding, zero at the start): "studio" then second of the question's words, its
+place in the line first, is a pattern of positions that holds whatever the words are.
+
+    x_i,j  += R[rank_i,j],   rank = place of the token's word among the question's words (0: not asked)
+
 The BiGRU runs once per story; a hop costs a max-pool.
 """
 
@@ -49,10 +59,16 @@ from torch import nn
 from .pointer import TokenReader
 
 
+MAX_RANK = 8  # question words from the eighth on share one rank
+
+
 class LineRoles(TokenReader):
-    def __init__(self, latent_dim: int, dim: int = 64, follow: bool = False):
+    def __init__(self, latent_dim: int, dim: int = 64, follow: bool = False, rank: bool = False):
         super().__init__(dim, words=True)
         self.asked = nn.Linear(1, dim, bias=False)
+        self.rank = nn.Embedding(MAX_RANK + 1, dim) if rank else None  # R: which question word (0: none)
+        if rank:
+            nn.init.zeros_(self.rank.weight)
         self.question = nn.Linear(latent_dim, dim, bias=False)
         self.score = nn.Linear(dim, 1, bias=False)
         nn.init.zeros_(self.score.weight)  # no effect until training finds one
@@ -67,9 +83,13 @@ class LineRoles(TokenReader):
             nn.init.zeros_(self.context.weight)
 
     def states(self, ids: torch.Tensor, asked: torch.Tensor, q0: torch.Tensor) -> torch.Tensor:
-        """ids [B, N, L] GPT-2 ids of each story's lines (-1 padding); asked [B, N, L] 1 where the token's
-        word is in the question; q0 [B, C] -> token states [B, N, L, E], read once for every hop."""
-        return self.read_tokens(ids, self.asked(asked[..., None]) + self.question(q0)[:, None, None, :])
+        """ids [B, N, L] GPT-2 ids of each story's lines (-1 padding); asked [B, N, L] the place of the token's
+        word among the question's words (1, 2, ...; 1 for any with `rank` off), 0 where the question lacks
+        it; q0 [B, C] -> token states [B, N, L, E], read once for every hop."""
+        extra = self.asked((asked > 0).to(q0.dtype)[..., None]) + self.question(q0)[:, None, None, :]
+        if self.rank is not None:
+            extra = extra + self.rank(asked.long().clamp(max=MAX_RANK))
+        return self.read_tokens(ids, extra)
 
     def forward(self, states: torch.Tensor, ids: torch.Tensor, previous: torch.Tensor | None = None,
                 line: torch.Tensor | None = None) -> torch.Tensor:

@@ -40,7 +40,7 @@ from .hops import MATCHES, ORDERS, SELECTS, UPDATES, HopReader, HopResult, paddi
 from .memory import SOLVES, EpisodicMemory, Memory
 from .relevance import SCORES, RelevanceFilter
 from .temporal import KINDS, TemporalEncoding
-from .word_match import WordMatch, words
+from .word_match import WordMatch, ordered_words, words
 
 STATIC_FOLDER = "static"
 ANSWER_FROM = ("last", "each")
@@ -111,6 +111,8 @@ class MemReasonerConfig:
     roles_words: bool = setting(True, "the token-level keys read a line word by word, a word's first piece for the "
                                       "word, so a word of several GPT-2 pieces fills one slot as a one-piece word "
                                       "does (line_roles.py)")
+    roles_rank: bool = setting(True, "the token-level keys also see which of the question's words a token's word "
+                                     "is, by its place in the question (line_roles.py)")
     line_space: bool = setting(True, "the decoder reads a line as text after a space, so its first word is the "
                                      "same GPT-2 token as in an answer and can be copied (decoder.py)")
     # inference-time update (P: top-eta lines; open: score, eta, threshold)
@@ -143,10 +145,11 @@ class MemReasonerConfig:
         # before closed-class words in the copy keys, no "copy_keys" and shape; from before spaced lines,
         # no "line_space" and lines tokenized from their first character; from before token-level hop
         # keys, no "hop_roles" and none; from before those keys followed the previous hop, no "roles_follow";
-        # from before they read words, no "roles_words"; from before the first hop's order, no "first_order".
+        # from before they read words, no "roles_words"; from before the first hop's order, no "first_order";
+        # from before they saw which question word a token holds, no "roles_rank".
         return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape",
                       "line_space": False, "hop_roles": False, "roles_follow": False, "roles_words": False,
-                      "first_order": False, **obj})
+                      "first_order": False, "roles_rank": False, **obj})
 
 
 @dataclass
@@ -182,7 +185,7 @@ class MemReasoner(nn.Module, Reader):
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match,
-                             config.hop_roles, config.roles_follow, config.first_order)
+                             config.hop_roles, config.roles_follow, config.first_order, config.roles_rank)
         copy = {"copy": config.copy, "copy_words": config.copy_keys != "shape",
                 "copy_question": config.copy_keys == "question", "line_space": config.line_space}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
@@ -236,7 +239,7 @@ class MemReasoner(nn.Module, Reader):
         return self.memory.prior.device
 
     # -- what the hops read of the lines besides their latents ---------------------------------------
-    def line_features(self, story_words: list[list[frozenset[str]]], question_words: list[frozenset[str]],
+    def line_features(self, story_words: list[list[frozenset[str]]], question_words: list[tuple[str, ...]],
                       story_tokens: list[list[list[int]]]) -> LineFeatures:
         """What the hops read of B stories' lines besides their latents, on the CPU: story_words, question_words
         each line's and question's words (word_match.words), for hop_match=words; story_tokens each line's GPT-2
@@ -246,7 +249,8 @@ class MemReasoner(nn.Module, Reader):
         tokens = None
         if self.config.hop_roles:
             ids = token_grid(story_tokens)
-            tokens = ids, asked_tokens(story_tokens, list(range(len(story_tokens))), question_words, ids.shape[1:])
+            tokens = ids, asked_tokens(story_tokens, list(range(len(story_tokens))), question_words, ids.shape[1:],
+                                       ranked=self.config.roles_rank)
         matches = None
         follow = self.config.hop_roles and self.config.roles_follow
         if self.config.hop_match == "words" or follow:
@@ -287,9 +291,10 @@ class MemReasoner(nn.Module, Reader):
         self.config.relevance_templates = self.relevance.fit(train_latents, train_lines)
         self.config.relevance_bank = len(self.relevance.bank)
 
-    def question_words(self, question: str) -> frozenset[str]:
-        """The question's words that hops match: all but the task's question template (match_skip)."""
-        return words(question) - set(self.config.match_skip)
+    def question_words(self, question: str) -> tuple[str, ...]:
+        """The question's words that hops match, in order: all but the task's question template (match_skip)."""
+        skip = set(self.config.match_skip)
+        return tuple(w for w in ordered_words(question) if w not in skip)
 
     def fit_first_pass(self, train_lines: list[str], embedder=None) -> None:
         """Fit the static first pass on the training lines; `embedder` defaults to the model2vec

@@ -115,10 +115,16 @@ def token_grid(stories: list[list[list[int]]]) -> torch.Tensor:
     return torch.tensor(padded(stories, N, L, -1), dtype=torch.long).view(len(stories), N, L)
 
 
-def asked_tokens(stories: list[list[list[int]]], story_of_row: list[int], questions: list[frozenset[str] | None],
-                 shape: tuple[int, int]) -> torch.Tensor:
-    """[R, N, L]: 1 where a token of row r's story belongs to a word of row r's question (None: no question)."""
-    flags = [[[float(w in question) for w in token_words(tuple(line))] for line in stories[s]] if question else []
+def asked_tokens(stories: list[list[list[int]]], story_of_row: list[int],
+                 questions: list[frozenset[str] | tuple[str, ...] | None], shape: tuple[int, int],
+                 ranked: bool = False) -> torch.Tensor:
+    """[R, N, L]: 1 where a token of row r's story belongs to a word of row r's question (None: no question),
+    0 elsewhere; `ranked`: the word's place among the question's words instead (1 for its first word, 2
+    for its second...; the questions then ordered tuples, word_match.ordered_words)."""
+    def flag(w: str | None, question) -> float:
+        return float(question.index(w) + 1 if w in question else 0) if ranked else float(w in question)
+
+    flags = [[[flag(w, question) for w in token_words(tuple(line))] for line in stories[s]] if question else []
              for s, question in zip(story_of_row, questions)]
     return torch.tensor(padded(flags, *shape, 0.0)).view(len(story_of_row), *shape)
 

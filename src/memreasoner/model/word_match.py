@@ -49,6 +49,11 @@ def words(text: str) -> frozenset[str]:
     return frozenset(WORD.findall(text.lower()))
 
 
+def ordered_words(text: str) -> tuple[str, ...]:
+    """The distinct words of a line or question in the order they first stand in it."""
+    return tuple(dict.fromkeys(WORD.findall(text.lower())))
+
+
 def question_template_words(questions: list[str], share: float = 0.5) -> list[str]:
     """The words in at least `share` of the questions (the task's question template), sorted."""
     counts = Counter(w for q in questions for w in words(q))
@@ -73,7 +78,7 @@ class WordMatch:
     token_columns: torch.Tensor | None = None  # [B, N, L] each line token's word column, -1 where none
 
     @classmethod
-    def build(cls, stories: list[list[frozenset[str]]], questions: list[frozenset[str]], n: int,
+    def build(cls, stories: list[list[frozenset[str]]], questions: list[frozenset[str] | tuple[str, ...]], n: int,
               device: torch.device | str = "cpu", tokens: list[list[list[int]]] | None = None,
               width: int = 0) -> "WordMatch":
         """stories: B lists of each written line's words (in memory order); questions: B word sets; n: padded length;

@@ -241,8 +241,9 @@ class MemReasoner(nn.Module, Reader):
     # -- what the hops read of the lines besides their latents ---------------------------------------
     def line_features(self, story_words: list[list[frozenset[str]]], question_words: list[tuple[str, ...]],
                       story_tokens: list[list[list[int]]]) -> LineFeatures:
-        """What the hops read of B stories' lines besides their latents, on the CPU: story_words, question_words
-        each line's and question's words (word_match.words), for hop_match=words; story_tokens each line's GPT-2
+        """What the hops read of B stories' lines besides their latents, on the CPU: story_words each line's words
+        (word_match.words) and question_words each question's, in order (`question_words`), for hop_match=words
+        and the roles' ranks; story_tokens each line's GPT-2
         ids (decoder.copy_tokens), for hop_roles. Python work, apart from `read`: training builds them with
         each batch (train_data.py)."""
         n = max(len(s) for s in story_words)

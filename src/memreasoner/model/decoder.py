@@ -128,7 +128,6 @@ class LatentDecoder(nn.Module):
         wte, head = self.gpt2.transformer.wte.weight, self.gpt2.lm_head.weight
         if self.training and negatives:
             used, where = ids.unique(return_inverse=True)
-            tokens = wte[used][where]  # [B, T, E]
             positives = labels[keep].unique()  # sorted
             rest = torch.ones(head.shape[0], dtype=torch.bool, device=ids.device)
             rest[positives] = False
@@ -138,6 +137,11 @@ class LatentDecoder(nn.Module):
             target = torch.searchsorted(positives, labels[keep])
             shift = torch.zeros(len(out_rows), device=ids.device)
             shift[len(positives):] = math.log(len(rest) / negatives)
+            if head is wte:  # tied (GPT-2's default): one gather, so the shared table gets one dense gradient
+                rows = wte[torch.cat([used, out_rows])]
+                tokens, head_rows = rows[: len(used)][where], rows[len(used):]  # [B, T, E], [S, E]
+            else:
+                tokens, head_rows = wte[used][where], head[out_rows]
         else:
             tokens, out_rows, target, shift = self.gpt2.transformer.wte(ids), None, labels[keep], 0.0
         if source is not None:
@@ -145,7 +149,7 @@ class LatentDecoder(nn.Module):
             tokens = tokens + self.copier.input_feedback(enc, ids)
         hidden = self._hidden(latent, tokens, self._prefix(latent), 0)  # [B, T, E]
         scored = hidden[keep]  # [P, E]
-        logits = (scored @ head[out_rows].T + shift) if out_rows is not None else self.gpt2.lm_head(scored)
+        logits = (scored @ head_rows.T + shift) if out_rows is not None else self.gpt2.lm_head(scored)
         per_token = F.cross_entropy(logits, target, reduction="none")  # [P], -log p_vocab
         if source is not None:
             probs, gate = self.copier.copy_probs(enc, hidden)  # [B, T, N, L], [B, T]

@@ -52,6 +52,15 @@ the story's end:
 the latest candidate is the one with none beyond it, however long the story. `first_order=false` is
 without it, and what checkpoints from before it load as.
 
+Where the question's words were said last (config `first_latest`, open; default on): the first hop's
+logits also get
+    l_0,i += sum_k c_k latest_k,i,   c = W q_0   (W starts at zero)
+with latest_k,i = 1 on the last line holding the question's k-th word (word_match.py). "Where was the
+football before the bathroom?" starts at the football's last line: a take three lines after a drop, which
+the latents tell apart by kind, not by time, and the candidates' count above misses when the drop scores
+higher. The words match by identity, so it holds for names training never saw. `first_latest=false` is
+without it, and what checkpoints from before it load as.
+
 Shared words (config `hop_match`, open; default `words`): each hop's logits also get
     l_t,i += g . (new_i, both_i, previous_i),   g = G [q_0 ; z~_j]   (3 gates; G starts at zero)
 the idf-weighted words line i shares with the question but not the previous hop's line j, with both,
@@ -85,7 +94,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .line_roles import LineRoles
+from .line_roles import MAX_RANK, LineRoles
 from .memory import EpisodicMemory, Memory
 from .word_match import TERMS, WordMatch
 
@@ -126,7 +135,7 @@ class HopReader(nn.Module):
     def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
                  order: str = "rank", match: str = "words", roles: bool = False, follow: bool = False,
-                 first_order: bool = False, rank: bool = False):
+                 first_order: bool = False, rank: bool = False, first_latest: bool = False):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -156,6 +165,11 @@ class HopReader(nn.Module):
             self.first_order = nn.Linear(dim, 1)
             nn.init.zeros_(self.first_order.weight)
             nn.init.zeros_(self.first_order.bias)
+        self.first_latest = None
+        if first_latest:  # c_k, the weight of the k-th question word's last line, from the question
+            self.first_latest = nn.Linear(dim, MAX_RANK)
+            nn.init.zeros_(self.first_latest.weight)
+            nn.init.zeros_(self.first_latest.bias)
         if match == "words":
             self.match_gates = nn.Linear(2 * dim, len(TERMS))  # gates from [q_0 ; previous hop's line]
             nn.init.zeros_(self.match_gates.weight)
@@ -191,6 +205,10 @@ class HopReader(nn.Module):
         beyond = p.sum(-1, keepdim=True) - p.cumsum(-1)
         return self.first_order(q0) * beyond
 
+    def first_latest_bias(self, words: WordMatch, q0: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        """q0 [B, C] -> [B, N] sum_k c_k (line i is the last holding the question's k-th word)."""
+        return torch.einsum("bnk,bk->bn", words.latest(shape, MAX_RANK), self.first_latest(q0))
+
     def match_bias(self, words: WordMatch, q0: torch.Tensor, previous: torch.Tensor | None,
                    line: torch.Tensor) -> torch.Tensor:
         """Shared-word bias [B, N]: q0 [B, C] the hops' first query; previous [B, N] the previous hop's
@@ -219,7 +237,7 @@ class HopReader(nn.Module):
         pad = padding_mask(lengths, N)
         q = q0 = self.query(zq)
         follow = self.roles is not None and self.roles.follow
-        if (self.match_gates is not None or follow) and words is None:
+        if (self.match_gates is not None or follow or self.first_latest is not None) and words is None:
             raise ValueError("this hop reader matches words: pass the lines' WordMatch")
         if self.roles is not None and tokens is None:
             raise ValueError("this hop reader reads roles: pass the lines' tokens")
@@ -235,6 +253,8 @@ class HopReader(nn.Module):
             if states is not None:
                 previous = words.previous_tokens(attention[-1]) if t and follow else None
                 lt = lt + self.roles.gate(q0, line) * self.roles(states, tokens[0], previous, line)
+            if t == 0 and self.first_latest is not None:
+                lt = lt + self.first_latest_bias(words, q0, pad.shape)
             if t == 0 and self.first_order is not None:
                 lt = lt + self.first_order_bias(q0, lt)
             if t and self.order is not None:

@@ -83,6 +83,8 @@ class MemReasonerConfig:
                                      "in lines (relative) (hops.py)", choices=ORDERS)
     first_order: bool = setting(True, "bias the first hop by how many candidate lines follow each line, the weight "
                                       "learned from the question: the latest of several, however long the story (hops.py)")
+    first_latest: bool = setting(True, "bias the first hop toward the last line holding each of the question's "
+                                       "words, the weight per word learned from the question (hops.py)")
     hop_match: str = setting("words", "add to each hop's logits the rare words a line shares with the question and "
                                       "with the previous hop's line, with learned gates (word_match.py)",
                              choices=MATCHES)
@@ -146,10 +148,11 @@ class MemReasonerConfig:
         # no "line_space" and lines tokenized from their first character; from before token-level hop
         # keys, no "hop_roles" and none; from before those keys followed the previous hop, no "roles_follow";
         # from before they read words, no "roles_words"; from before the first hop's order, no "first_order";
-        # from before they saw which question word a token holds, no "roles_rank".
+        # from before they saw which question word a token holds, no "roles_rank"; from before the first hop
+        # read where the question's words were said last, no "first_latest".
         return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape",
                       "line_space": False, "hop_roles": False, "roles_follow": False, "roles_words": False,
-                      "first_order": False, "roles_rank": False, **obj})
+                      "first_order": False, "roles_rank": False, "first_latest": False, **obj})
 
 
 @dataclass
@@ -185,7 +188,8 @@ class MemReasoner(nn.Module, Reader):
         self.memory = EpisodicMemory(dim, config.slots, config.solve, config.ridge)
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match,
-                             config.hop_roles, config.roles_follow, config.first_order, config.roles_rank)
+                             config.hop_roles, config.roles_follow, config.first_order, config.roles_rank,
+                             config.first_latest)
         copy = {"copy": config.copy, "copy_words": config.copy_keys != "shape",
                 "copy_question": config.copy_keys == "question", "line_space": config.line_space}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
@@ -254,7 +258,7 @@ class MemReasoner(nn.Module, Reader):
                                        ranked=self.config.roles_rank)
         matches = None
         follow = self.config.hop_roles and self.config.roles_follow
-        if self.config.hop_match == "words" or follow:
+        if self.config.hop_match == "words" or follow or self.config.first_latest:
             matches = WordMatch.build(story_words, question_words, n, "cpu", story_tokens if follow else None,
                                       tokens[0].shape[2] if follow else 0)
         if self.config.hop_roles and self.config.roles_words:  # what the roles read: each word's first piece

@@ -24,6 +24,11 @@ token: each token of line i gets the idf of its word times how much the previous
 than line i, holds it, for the words the question does not hold (`previous_tokens`): the holder's
 name wherever it stands, so the keys can tell "Zelda went to the hall." from "Hall went to Zelda.".
 
+The first hop also reads where each question word was said last (`latest`, hops.py `first_latest`): per
+question word k (by its place in the question), 1 on the last line holding it, 0 elsewhere. "Where is the
+football?" asks for the football's latest line, whatever kind of line it is; its latent says a take from a
+drop, not which of two football lines three apart came later.
+
 Words are lowercase runs of letters and digits: "kitchen." matches "kitchen", "living room" is two words.
 A question's template words ("where", "is", "was", "before": in at least half the training questions,
 `question_template_words`, fitted when training) are not matched: no story line holds them, so
@@ -70,11 +75,14 @@ class WordMatch:
     bags     [B*N, W] sparse, 1 where line i of story b (row b*N + i) holds word column w
     weights  [W] idf of each column (a column is one word of one story)
     asked    [W] 1 where the column's word is in its story's question
+    rank     [W] the word's place among its question's words (1, 2, ...; 0 where not asked or the question
+             came as a set, which has no order)
     """
 
     bags: torch.Tensor
     weights: torch.Tensor
     asked: torch.Tensor
+    rank: torch.Tensor
     token_columns: torch.Tensor | None = None  # [B, N, L] each line token's word column, -1 where none
 
     @classmethod
@@ -85,8 +93,9 @@ class WordMatch:
         tokens: each line's GPT-2 ids (for `previous_tokens`), padded to `width` tokens per line.
 
         Only words that can match count: those in two or more of a story's lines, or in its question."""
-        rows, cols, weights, asked, columns = [], [], [], [], []  # columns: per token of each line, its word's
+        rows, cols, weights, asked, rank, columns = [], [], [], [], [], []  # columns: per token of each line, its word's
         for b, (lines, question) in enumerate(zip(stories, questions)):
+            place = {w: k + 1 for k, w in enumerate(question)} if isinstance(question, tuple) else {}
             df: dict[str, int] = {}
             for line in lines:
                 for w in line:
@@ -98,6 +107,7 @@ class WordMatch:
                     column[w] = len(weights)
                     weights.append(math.log((len(lines) + 1) / count) / norm)
                     asked.append(float(w in question))
+                    rank.append(place.get(w, 0))
             for i, line in enumerate(lines):
                 for w in line:
                     if w in column:
@@ -110,11 +120,33 @@ class WordMatch:
                                        check_invariants=True).coalesce().to(device)
         token_columns = (None if tokens is None else
                          torch.tensor(padded(columns, n, width, -1), dtype=torch.long, device=device))
-        return cls(bags, torch.tensor(weights, device=device), torch.tensor(asked, device=device), token_columns)
+        return cls(bags, torch.tensor(weights, device=device), torch.tensor(asked, device=device),
+                   torch.tensor(rank, dtype=torch.long, device=device), token_columns)
 
     def to(self, device: torch.device | str) -> "WordMatch":
-        return WordMatch(self.bags.to(device), self.weights.to(device), self.asked.to(device),
+        return WordMatch(self.bags.to(device), self.weights.to(device), self.asked.to(device), self.rank.to(device),
                          None if self.token_columns is None else self.token_columns.to(device))
+
+    def latest(self, shape: tuple[int, int], ranks: int) -> torch.Tensor:
+        """[B, N, ranks]: 1 where line i is the last line holding the question's k-th word (k = 1..ranks; from the
+        ranks-th word on, any of them), else 0."""
+        B, n = shape
+        which = torch.nn.functional.one_hot(self.rank.clamp(max=ranks), ranks + 1)[:, 1:].to(self.weights.dtype)  # [W, ranks]
+        holds = torch.sparse.mm(self.bags, which).view(B, n, ranks).clamp(max=1.0)
+        later = holds.flip(1).cumsum(1).flip(1) - holds  # lines after i holding the word
+        return holds * (later == 0)
+
+    def latest_reference(self, stories: list[list[frozenset[str]]], questions: list[tuple[str, ...]], n: int,
+                         ranks: int) -> torch.Tensor:
+        """The same as `latest`, from the words themselves (what `build` was given): the readable twin."""
+        out = torch.zeros(len(stories), n, ranks)
+        for b, (lines, question) in enumerate(zip(stories, questions)):
+            for k in range(min(len(question), ranks)):
+                said = question[k:k + 1] if k + 1 < ranks else question[k:]  # the last rank: every later word
+                held = [i for i, line in enumerate(lines) if any(word in line for word in said)]
+                if held:
+                    out[b, held[-1], k] = 1.0
+        return out
 
     def _lines(self, column_weights: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         """[W] weight per word column -> [B, N] each line's sum over the words it holds."""

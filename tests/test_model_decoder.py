@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -76,6 +78,28 @@ def test_loss_is_per_row_and_sampled_softmax_is_train_only(decoder):
     # The log(rest / negatives) shift keeps the sampled partition function an estimate of the full one.
     assert torch.allclose(sampled, together, atol=0.2)
     decoder.eval()
+
+
+def test_sampled_softmax_of_a_tied_table_equals_the_untied_one_with_its_gradients_summed(decoder):
+    """The tied table (GPT-2's input and output embeddings) is gathered once; an untied copy gathers each
+    table apart: the same loss, and the tied gradient is the sum of the two."""
+    untied = copy.deepcopy(decoder)
+    untied.gpt2.lm_head.weight = torch.nn.Parameter(decoder.gpt2.lm_head.weight.detach().clone())
+    assert decoder.gpt2.lm_head.weight is decoder.gpt2.transformer.wte.weight
+    rows = [decoder.answer_tokens("Where is Mary?", "kitchen"), decoder.line_tokens("John went to the garden.")]
+    latents = torch.randn(2, 16)
+    losses = []
+    for dec in (decoder, untied):
+        dec.train()
+        dec.zero_grad()
+        torch.manual_seed(0)  # the same negatives
+        losses.append(dec.loss(latents, [p for p, _ in rows], [t for _, t in rows], negatives=64))
+        losses[-1].sum().backward()
+        dec.eval()
+    assert torch.allclose(losses[0], losses[1], atol=1e-6)
+    summed = untied.gpt2.transformer.wte.weight.grad + untied.gpt2.lm_head.weight.grad
+    assert torch.allclose(decoder.gpt2.transformer.wte.weight.grad, summed, atol=1e-6)
+    decoder.zero_grad()
 
 
 # -- the copy mechanism (pointer.py) -------------------------------------------------------------------

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from memreasoner.model.hops import HopReader
 from memreasoner.model.memory import EpisodicMemory
+from memreasoner.model.word_match import WordMatch
 
 
 def setup(update="mapped", hops=2, n=(5, 8), dim=32):
@@ -168,3 +169,22 @@ def test_first_order_counts_the_candidates_after_each_line(weight, expected):
         assert torch.equal(out.logits, plain(mem, mem.write(keys), keys, torch.tensor([40]), twin[None], hard=True).logits)
     else:
         assert out.lines[0].tolist() == [expected]
+
+
+def test_first_latest_starts_at_zero_and_its_weight_takes_the_asked_word_s_last_line():
+    """Line 2 is the question's nearest line; lines 2 and 5 hold the question's first word. No weight: the
+    plain first hop (line 2); a weight on the first word: its last line (5), however far its latent is."""
+    torch.manual_seed(0)
+    keys = F.normalize(torch.randn(1, 7, 32), dim=-1)
+    lines = [{"mary"}, {"went"}, {"football", "dropped"}, {"went"}, {"took"}, {"football", "took"}, {"went"}]
+    question = ("football",)
+    words = WordMatch.build([[frozenset(w) for w in lines]], [question], 7)
+    mem = EpisodicMemory(32, 64, "exact")
+    plain = HopReader(32, hops=1, update="mapped", match="none")
+    reader = HopReader(32, hops=1, update="mapped", match="none", first_latest=True)
+    reader.load_state_dict(plain.state_dict(), strict=False)
+    run = lambda r: r(mem, mem.write(keys), keys, torch.tensor([7]), keys[:, 2], words=words, hard=True)
+    assert torch.equal(run(reader).logits, run(plain).logits) and run(reader).lines.tolist() == [[2]]
+    with torch.no_grad():
+        reader.first_latest.bias[0] = 30.0  # the question's first word (beta * cos spans at most 2 beta = 20)
+    assert run(reader).lines.tolist() == [[5]]

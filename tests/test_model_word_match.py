@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from memreasoner.model.hops import HopReader
 from memreasoner.model.memory import EpisodicMemory
-from memreasoner.model.word_match import WordMatch, question_template_words, words
+from memreasoner.model.word_match import WordMatch, ordered_words, question_template_words, words
 
 STORY = ["Mary went to the kitchen.", "Zelda picked up the harmonica there.", "Mary went to the garden.",
          "Zelda went to the scullery.", "Zelda went to the living room."]
@@ -119,3 +119,27 @@ def test_previous_words_per_token_equal_the_word_by_word_reference_and_mark_the_
     assert (flags[:, 1:] < 0.2).all()  # "went", "the", "to": in many lines; "harmonica": asked
     with pytest.raises(ValueError):
         match([STORY], ["Where is the harmonica?"]).previous_tokens(after_take[:1, :5])
+
+
+def test_latest_marks_the_last_line_holding_each_question_word_by_its_place_in_the_question():
+    story = STORY + ["Zelda dropped the harmonica."]
+    question = ("harmonica", "scullery")  # "Where was the harmonica before the scullery?" less its template
+    m = WordMatch.build([[words(line) for line in story]], [question], len(story) + 2)
+    latest = m.latest((1, len(story) + 2), 4)[0]  # [N, ranks]
+    assert latest[:, 0].tolist() == [0, 0, 0, 0, 0, 1, 0, 0]  # the drop, not the earlier take
+    assert latest[:, 1].tolist() == [0, 0, 0, 1, 0, 0, 0, 0]
+    assert (latest[:, 2:] == 0).all()
+    as_set = WordMatch.build([[words(line) for line in story]], [frozenset(question)], len(story))
+    assert (as_set.latest((1, len(story)), 4) == 0).all()  # a set has no order: no word has a place
+
+
+def test_latest_equals_its_reference_twin_on_random_stories():
+    rng = torch.Generator().manual_seed(0)
+    vocab = [f"w{i}" for i in range(12)]
+    stories, questions = [], []
+    for n in (3, 9, 14, 1):
+        stories.append([frozenset(vocab[j] for j in torch.randint(12, (3,), generator=rng).tolist()) for _ in range(n)])
+        questions.append(ordered_words(" ".join(vocab[j] for j in torch.randint(12, (7,), generator=rng).tolist())))
+    m = WordMatch.build(stories, questions, 14)
+    for ranks in (2, 4, 8):  # words from the ranks-th on share its column
+        assert torch.equal(m.latest((4, 14), ranks), m.latest_reference(stories, questions, 14, ranks))

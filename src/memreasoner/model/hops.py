@@ -44,6 +44,18 @@ move of all.
             more events between the facts than training's moves the hop to the wrong move.
   none      the paper's hop, and what checkpoints from before the order bias load as.
 
+Order by the previous line's words (config `order_words`, open; default on): the same count again, with
+each line counted by how much it shares the previous hop's line's own words (word_match.py's `previous`
+term: the holder's name, not the question's words) instead of by its logit:
+    w_k     = match(words of line j the question does not hold, line k)      (no gradient)
+    l_t,i  += a'_0 + a'_in (w between j and i) + a'_out (w beyond i)   for i after j,
+              b'_0 + b'_in (w between i and j) + b'_out (w beyond i)   for i before j,
+with (a'_0 .. b'_out) = W' z~_j (W' starts at zero). The candidates' count misses when the right line
+scores lower than an earlier one: an unseen place moves a line's latent, and qa3's third hop took the
+holder's move before the right one, whose logit was 1-3 below it. Counted by the holder's words, every
+earlier move of the holder lies behind the right one, whatever the latents say. `order_words=false` is
+without it, and what checkpoints from before it load as.
+
 Order at the first hop (config `first_order`, open; default on): the first hop has no previous line,
 but "where is Mary?" asks for her *latest* move, which the temporal encoding says less and less
 clearly the further a story runs past training's lengths. So its logits get the same count, from
@@ -111,6 +123,23 @@ def candidates(logits: torch.Tensor) -> torch.Tensor:
     return (logits - logits.max(-1, keepdim=True).values).exp().detach()
 
 
+def counted_order(gates: torch.Tensor, counts: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """The order bias counted in `counts` [B, N] (how much each line counts) from the previous hop's line weights
+    previous [B, N]; gates [B, 6] = (a_0, a_in, a_out, b_0, b_in, b_out) -> [B, N]:
+        a_0 + a_in (count between j and i) + a_out (count beyond i)    for line i after line j,
+        b_0 + b_in (count between i and j) + b_out (count beyond i)    for line i before line j."""
+    N = counts.shape[1]
+    pos = torch.arange(N, device=counts.device)
+    after = (pos[:, None] > pos[None, :]).to(counts.dtype)  # [N(i), N(j)]: line i after line j
+    before = (pos[:, None] < pos[None, :]).to(counts.dtype)
+    c = counts.cumsum(-1)
+    ci, cj, pi, pj = c[:, :, None], c[:, None, :], counts[:, :, None], counts[:, None, :]
+    a0, a_in, a_out, b0, b_in, b_out = gates[:, :, None, None].unbind(1)
+    bias = (after * (a0 + a_in * (ci - pi - cj) + a_out * (c[:, -1, None, None] - ci))  # i > j
+            + before * (b0 + b_in * (cj - pj - ci) + b_out * (ci - pi)))  # i < j
+    return torch.einsum("bij,bj->bi", bias, previous)
+
+
 def padding_mask(lengths: torch.Tensor, n: int) -> torch.Tensor:
     """[B] line counts -> [B, n] True on padding."""
     return torch.arange(n, device=lengths.device)[None, :] >= lengths[:, None]
@@ -135,7 +164,8 @@ class HopReader(nn.Module):
     def __init__(self, dim: int, hops: int = 1, alpha: float = 8.0, update: str = "line",
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
                  order: str = "rank", match: str = "words", roles: bool = False, follow: bool = False,
-                 first_order: bool = False, rank: bool = False, first_latest: bool = False):
+                 first_order: bool = False, rank: bool = False, first_latest: bool = False,
+                 order_words: bool = False):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -170,6 +200,11 @@ class HopReader(nn.Module):
             self.first_latest = nn.Linear(dim, MAX_RANK)
             nn.init.zeros_(self.first_latest.weight)
             nn.init.zeros_(self.first_latest.bias)
+        self.order_words = None
+        if order_words:  # (a'_0, a'_in, a'_out, b'_0, b'_in, b'_out) from the previous hop's line
+            self.order_words = nn.Linear(dim, 6)
+            nn.init.zeros_(self.order_words.weight)
+            nn.init.zeros_(self.order_words.bias)
         if match == "words":
             self.match_gates = nn.Linear(2 * dim, len(TERMS))  # gates from [q_0 ; previous hop's line]
             nn.init.zeros_(self.match_gates.weight)
@@ -181,22 +216,15 @@ class HopReader(nn.Module):
     def order_bias(self, previous: torch.Tensor, line: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """previous: [B, N] the previous hop's line weights (one-hot at inference); line [B, C] its latent;
         logits [B, N] this hop's logits so far (what makes a line a candidate) -> [B, N]."""
+        if self.order_kind == "rank":
+            return counted_order(self.order(line), candidates(logits), previous)
         N = logits.shape[1]
-        gates = self.order(line)[:, :, None, None]  # [B, 6 or 4, 1, 1]
         pos = torch.arange(N, device=logits.device)
         after = (pos[:, None] > pos[None, :]).to(line.dtype)  # [N(i), N(j)]: line i after line j
         before = (pos[:, None] < pos[None, :]).to(line.dtype)
-        if self.order_kind == "relative":
-            d = (pos[:, None] - pos[None, :]).to(line.dtype) / ORDER_SCALE  # distance of line i after line j
-            a0, a1, b0, b1 = gates.unbind(1)
-            bias = after * (a0 + a1 * d) + before * (b0 - b1 * d)  # [B, N(i), N(j)]
-        else:
-            p = candidates(logits)
-            c = p.cumsum(-1)
-            ci, cj, pi, pj = c[:, :, None], c[:, None, :], p[:, :, None], p[:, None, :]
-            a0, a_in, a_out, b0, b_in, b_out = gates.unbind(1)
-            bias = (after * (a0 + a_in * (ci - pi - cj) + a_out * (c[:, -1, None, None] - ci))  # i > j
-                    + before * (b0 + b_in * (cj - pj - ci) + b_out * (ci - pi)))  # i < j
+        d = (pos[:, None] - pos[None, :]).to(line.dtype) / ORDER_SCALE  # distance of line i after line j
+        a0, a1, b0, b1 = self.order(line)[:, :, None, None].unbind(1)
+        bias = after * (a0 + a1 * d) + before * (b0 - b1 * d)  # [B, N(i), N(j)]
         return torch.einsum("bij,bj->bi", bias, previous)
 
     def first_order_bias(self, q0: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -209,13 +237,11 @@ class HopReader(nn.Module):
         """q0 [B, C] -> [B, N] sum_k c_k (line i is the last holding the question's k-th word)."""
         return torch.einsum("bnk,bk->bn", words.latest(shape, MAX_RANK), self.first_latest(q0))
 
-    def match_bias(self, words: WordMatch, q0: torch.Tensor, previous: torch.Tensor | None,
-                   line: torch.Tensor) -> torch.Tensor:
-        """Shared-word bias [B, N]: q0 [B, C] the hops' first query; previous [B, N] the previous hop's
-        line weights (None at the first hop) and line [B, C] its latent (zeros at the first hop)."""
+    def match_bias(self, terms: torch.Tensor, q0: torch.Tensor, line: torch.Tensor) -> torch.Tensor:
+        """Shared-word bias [B, N]: terms [3, B, N] the lines' word matches (WordMatch.matches); q0 [B, C] the
+        hops' first query; line [B, C] the previous hop's line latent (zeros at the first hop)."""
         gates = self.match_gates(torch.cat([q0, line], -1))  # [B, 3]
-        shape = (len(line), words.bags.shape[0] // len(line))  # [B, N]: the bags hold B * N line rows
-        return torch.einsum("kbn,bk->bn", words.matches(previous, shape), gates)
+        return torch.einsum("kbn,bk->bn", terms, gates)
 
     def nearest(self, r: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """Nearest-line logits beta * cos(r, z~_i): r [B, C], keys [B, N, C] unit rows, pad [B, N] -> [B, N]."""
@@ -237,7 +263,8 @@ class HopReader(nn.Module):
         pad = padding_mask(lengths, N)
         q = q0 = self.query(zq)
         follow = self.roles is not None and self.roles.follow
-        if (self.match_gates is not None or follow or self.first_latest is not None) and words is None:
+        if (self.match_gates is not None or follow or self.first_latest is not None
+                or self.order_words is not None) and words is None:
             raise ValueError("this hop reader matches words: pass the lines' WordMatch")
         if self.roles is not None and tokens is None:
             raise ValueError("this hop reader reads roles: pass the lines' tokens")
@@ -248,17 +275,23 @@ class HopReader(nn.Module):
             r = memory.read(written, q)  # [B, C]
             lt = self.nearest(r, keys, pad)
             line = torch.zeros_like(q0) if t == 0 else torch.einsum("bn,bnc->bc", attention[-1], keys)  # previous hop's
+            previous = attention[-1] if t else None
+            terms = None  # [3, B, N] each line's shared words (word_match.py TERMS)
+            if self.match_gates is not None or (t and self.order_words is not None):
+                terms = words.matches(previous, pad.shape)
             if self.match_gates is not None:
-                lt = lt + self.match_bias(words, q0, attention[-1] if t else None, line)
+                lt = lt + self.match_bias(terms, q0, line)
             if states is not None:
-                previous = words.previous_tokens(attention[-1]) if t and follow else None
-                lt = lt + self.roles.gate(q0, line) * self.roles(states, tokens[0], previous, line)
+                held = words.previous_tokens(previous) if t and follow else None
+                lt = lt + self.roles.gate(q0, line) * self.roles(states, tokens[0], held, line)
             if t == 0 and self.first_latest is not None:
                 lt = lt + self.first_latest_bias(words, q0, pad.shape)
             if t == 0 and self.first_order is not None:
                 lt = lt + self.first_order_bias(q0, lt)
             if t and self.order is not None:
-                lt = lt + self.order_bias(attention[-1], line, lt)
+                lt = lt + self.order_bias(previous, line, lt)
+            if t and self.order_words is not None:  # lines counted by the previous line's own words
+                lt = lt + counted_order(self.order_words(line), terms[2].detach(), previous)
             if hard and not self.revisit:
                 lt = lt.masked_fill(chosen, float("-inf"))
             soft = lt.softmax(-1)

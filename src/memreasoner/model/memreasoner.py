@@ -85,6 +85,8 @@ class MemReasonerConfig:
                                       "learned from the question: the latest of several, however long the story (hops.py)")
     first_latest: bool = setting(True, "bias the first hop toward the last line holding each of the question's "
                                        "words, the weight per word learned from the question (hops.py)")
+    order_words: bool = setting(True, "bias a later hop also by the lines between it and the previous hop's line "
+                                      "that share that line's own words (its holder), with learned gates (hops.py)")
     hop_match: str = setting("words", "add to each hop's logits the rare words a line shares with the question and "
                                       "with the previous hop's line, with learned gates (word_match.py)",
                              choices=MATCHES)
@@ -149,10 +151,12 @@ class MemReasonerConfig:
         # keys, no "hop_roles" and none; from before those keys followed the previous hop, no "roles_follow";
         # from before they read words, no "roles_words"; from before the first hop's order, no "first_order";
         # from before they saw which question word a token holds, no "roles_rank"; from before the first hop
-        # read where the question's words were said last, no "first_latest".
+        # read where the question's words were said last, no "first_latest"; from before later hops counted
+        # lines by the previous line's words, no "order_words".
         return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape",
                       "line_space": False, "hop_roles": False, "roles_follow": False, "roles_words": False,
-                      "first_order": False, "roles_rank": False, "first_latest": False, **obj})
+                      "first_order": False, "roles_rank": False, "first_latest": False,
+                      "order_words": False, **obj})
 
 
 @dataclass
@@ -189,7 +193,7 @@ class MemReasoner(nn.Module, Reader):
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match,
                              config.hop_roles, config.roles_follow, config.first_order, config.roles_rank,
-                             config.first_latest)
+                             config.first_latest, config.order_words)
         copy = {"copy": config.copy, "copy_words": config.copy_keys != "shape",
                 "copy_question": config.copy_keys == "question", "line_space": config.line_space}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file
@@ -258,7 +262,7 @@ class MemReasoner(nn.Module, Reader):
                                        ranked=self.config.roles_rank)
         matches = None
         follow = self.config.hop_roles and self.config.roles_follow
-        if self.config.hop_match == "words" or follow or self.config.first_latest:
+        if self.config.hop_match == "words" or follow or self.config.first_latest or self.config.order_words:
             matches = WordMatch.build(story_words, question_words, n, "cpu", story_tokens if follow else None,
                                       tokens[0].shape[2] if follow else 0)
         if self.config.hop_roles and self.config.roles_words:  # what the roles read: each word's first piece

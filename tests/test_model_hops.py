@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from memreasoner.model.hops import HopReader
+from memreasoner.model.hops import HopReader, counted_order, counted_order_reference
 from memreasoner.model.memory import EpisodicMemory
 from memreasoner.model.word_match import WordMatch
 
@@ -188,3 +188,41 @@ def test_first_latest_starts_at_zero_and_its_weight_takes_the_asked_word_s_last_
     with torch.no_grad():
         reader.first_latest.bias[0] = 30.0  # the question's first word (beta * cos spans at most 2 beta = 20)
     assert run(reader).lines.tolist() == [[5]]
+
+
+def test_counted_order_equals_its_reference():
+    torch.manual_seed(3)
+    gates, counts = torch.randn(2, 6), torch.rand(2, 9)
+    previous = torch.randn(2, 9).softmax(-1)  # a soft previous hop, as in training
+    assert torch.allclose(counted_order(gates, counts, previous), counted_order_reference(gates, counts, previous),
+                          atol=1e-5)
+
+
+def holders_story():
+    """Line 11 ("Henry moved to the attic.") is the previous hop's; Henry went somewhere at lines 4 and 10 and
+    took the lantern at 6. What hop 2 reads is nearest line 4's latent, then line 10's."""
+    lines = [{"oliver", "went", "library"}, {"grace", "went", "garage"}, {"alice", "went", "studio"},
+             {"oliver", "went", "porch"}, {"henry", "went", "porch"}, {"grace", "got", "violin"},
+             {"henry", "got", "lantern"}, {"oliver", "went", "porch"}, {"alice", "went", "attic"},
+             {"grace", "went", "cellar"}, {"henry", "went", "studio"}, {"henry", "moved", "attic"}]
+    words = WordMatch.build([[frozenset(w) for w in lines]], [("lantern", "attic")], len(lines))
+    torch.manual_seed(0)
+    keys = F.normalize(torch.randn(1, len(lines), 32), dim=-1)
+    return keys, words
+
+
+def test_order_words_starts_at_zero_and_counts_the_holder_s_lines_not_the_logits():
+    """No weight: the plain hop, on the holder's earlier move (4). A weight against the previous line's words
+    between a line and it: the holder's latest move before it (10), although its latent reads lower."""
+    keys, words = holders_story()
+    mem = EpisodicMemory(32, 64, "exact")
+    plain = HopReader(32, hops=2, update="mapped", match="none", order="none")
+    reader = HopReader(32, hops=2, update="mapped", match="none", order="none", order_words=True)
+    with torch.no_grad():
+        plain.hop_map.weight.copy_(torch.outer(keys[0, 4] + 0.8 * keys[0, 10], keys[0, 11]) * 10)
+    reader.load_state_dict(plain.state_dict(), strict=False)
+    run = lambda r: r(mem, mem.write(keys), keys, torch.tensor([12]), keys[:, 11], words=words, hard=True)
+    assert torch.equal(run(reader).logits, run(plain).logits) and run(plain).lines.tolist() == [[11, 4]]
+    with torch.no_grad():
+        reader.order_words.bias[4] = -10.0  # b'_in: Henry's lines between line i and line 11
+    assert run(reader).lines.tolist() == [[11, 10]]

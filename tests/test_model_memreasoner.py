@@ -127,6 +127,7 @@ def test_a_checkpoint_from_before_spaced_lines_reads_lines_from_their_first_char
     ("first_order", {}),  # the first hop's order
     ("roles_rank", {}),  # keys that see which question word a token holds
     ("first_latest", {}),  # the first hop reads where the question's words were said last
+    ("order_words", {"hops": 2}),  # later hops count lines by the previous line's words
 ])
 def test_a_checkpoint_from_before_a_hop_choice_loads_and_answers_without_it(tmp_path, key, settings):
     torch.manual_seed(0)

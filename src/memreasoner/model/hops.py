@@ -140,6 +140,22 @@ def counted_order(gates: torch.Tensor, counts: torch.Tensor, previous: torch.Ten
     return torch.einsum("bij,bj->bi", bias, previous)
 
 
+def counted_order_reference(gates: torch.Tensor, counts: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """The same as `counted_order`, line by line: the readable twin the tests hold it equal to."""
+    B, N = counts.shape
+    out = torch.zeros(B, N)
+    for b in range(B):
+        a0, a_in, a_out, b0, b_in, b_out = gates[b].tolist()
+        for i in range(N):
+            for j in range(N):
+                between = float(counts[b, min(i, j) + 1:max(i, j)].sum())
+                if i > j:
+                    out[b, i] += previous[b, j] * (a0 + a_in * between + a_out * float(counts[b, i + 1:].sum()))
+                elif i < j:
+                    out[b, i] += previous[b, j] * (b0 + b_in * between + b_out * float(counts[b, :i].sum()))
+    return out
+
+
 def padding_mask(lengths: torch.Tensor, n: int) -> torch.Tensor:
     """[B] line counts -> [B, n] True on padding."""
     return torch.arange(n, device=lengths.device)[None, :] >= lengths[:, None]

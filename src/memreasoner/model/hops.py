@@ -44,17 +44,21 @@ move of all.
             more events between the facts than training's moves the hop to the wrong move.
   none      the paper's hop, and what checkpoints from before the order bias load as.
 
-Order by the previous line's words (config `order_words`, open; default on): the same count again, with
-each line counted by how much it shares the previous hop's line's own words (word_match.py's `previous`
-term: the holder's name, not the question's words) instead of by its logit:
-    w_k     = match(words of line j the question does not hold, line k)      (no gradient)
+Order by the previous line's words (config `order_words`, open; default on): the same count again, each
+line counted by how much it shares the previous hop's line's own words (word_match.py's `previous` term:
+the holder's name, not the question's words) and is a candidate by what the shared words and the
+token-level keys say of it, the latents left out:
+    w_k     = match(words of line j the question does not hold, line k) * exp(s_k - max s)   (no gradient)
     l_t,i  += a'_0 + a'_in (w between j and i) + a'_out (w beyond i)   for i after j,
               b'_0 + b'_in (w between i and j) + b'_out (w beyond i)   for i before j,
-with (a'_0 .. b'_out) = W' z~_j (W' starts at zero). The candidates' count misses when the right line
-scores lower than an earlier one: an unseen place moves a line's latent, and qa3's third hop took the
-holder's move before the right one, whose logit was 1-3 below it. Counted by the holder's words, every
-earlier move of the holder lies behind the right one, whatever the latents say. `order_words=false` is
-without it, and what checkpoints from before it load as.
+with s the hop's shared-word and key logits and (a'_0 .. b'_out) = W' z~_j (W' starts at zero). The
+candidates' count misses when the right line scores lower than an earlier one: an unseen place moves a
+line's latent, and qa3's third hop took the holder's move before the right one, whose cosine was 1-3
+logits below it. Counted by the holder's words in lines of the kind the keys ask for (a move, not a
+take), every earlier move of the holder lies behind the right one, whatever the latents say. The
+words alone (w = match) count the holder's takes and drops and every line sharing the verb: qa3 on
+unseen words fell from 86 to 78, the third hop pulled to anyone's move just before the second's
+line. `order_words=false` is without it, and what checkpoints from before it load as.
 
 Order at the first hop (config `first_order`, open; default on): the first hop has no previous line,
 but "where is Mary?" asks for her *latest* move, which the temporal encoding says less and less
@@ -289,25 +293,28 @@ class HopReader(nn.Module):
         chosen = torch.zeros_like(pad)  # [B, N] lines earlier hops landed on
         for t in range(self.hops):
             r = memory.read(written, q)  # [B, C]
-            lt = self.nearest(r, keys, pad)
+            cosine = self.nearest(r, keys, pad)
             line = torch.zeros_like(q0) if t == 0 else torch.einsum("bn,bnc->bc", attention[-1], keys)  # previous hop's
             previous = attention[-1] if t else None
             terms = None  # [3, B, N] each line's shared words (word_match.py TERMS)
             if self.match_gates is not None or (t and self.order_words is not None):
                 terms = words.matches(previous, pad.shape)
+            said = torch.zeros_like(cosine)  # [B, N] what shared words and token-level keys say of each line
             if self.match_gates is not None:
-                lt = lt + self.match_bias(terms, q0, line)
+                said = said + self.match_bias(terms, q0, line)
             if states is not None:
                 held = words.previous_tokens(previous) if t and follow else None
-                lt = lt + self.roles.gate(q0, line) * self.roles(states, tokens[0], held, line)
+                said = said + self.roles.gate(q0, line) * self.roles(states, tokens[0], held, line)
+            lt = cosine + said
             if t == 0 and self.first_latest is not None:
                 lt = lt + self.first_latest_bias(words, q0, pad.shape)
             if t == 0 and self.first_order is not None:
                 lt = lt + self.first_order_bias(q0, lt)
             if t and self.order is not None:
                 lt = lt + self.order_bias(previous, line, lt)
-            if t and self.order_words is not None:  # lines counted by the previous line's own words
-                lt = lt + counted_order(self.order_words(line), terms[2].detach(), previous)
+            if t and self.order_words is not None:  # the previous line's words in lines the words and keys pick
+                counts = terms[2].detach() * candidates(said.masked_fill(pad, float("-inf")))
+                lt = lt + counted_order(self.order_words(line), counts, previous)
             if hard and not self.revisit:
                 lt = lt.masked_fill(chosen, float("-inf"))
             soft = lt.softmax(-1)

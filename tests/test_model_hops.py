@@ -226,3 +226,23 @@ def test_order_words_starts_at_zero_and_counts_the_holder_s_lines_not_the_logits
     with torch.no_grad():
         reader.order_words.bias[4] = -10.0  # b'_in: Henry's lines between line i and line 11
     assert run(reader).lines.tolist() == [[11, 10]]
+
+
+def test_order_words_leaves_out_the_lines_the_words_and_keys_do_not_pick():
+    """Between line 4 and the previous line (11) lie Henry's take of the asked lantern (6) and his move (10).
+    With shared words that push the question's other words down at the second hop, the take is no candidate:
+    line 4's count holds the move alone; without them (every line a candidate), both."""
+    keys, words = holders_story()
+    mem = EpisodicMemory(32, 64, "exact")
+    henry = words.matches(F.one_hot(torch.tensor([11]), 12).float(), (1, 12))[2, 0]  # the `previous` term
+    for push, counted in ((0.0, henry[6] + henry[10]), (-30.0, henry[10])):
+        reader = HopReader(32, hops=2, update="mapped", match="words", order="none", order_words=True)
+        with torch.no_grad():
+            reader.hop_map.weight.copy_(torch.outer(keys[0, 4] + 0.8 * keys[0, 10], keys[0, 11]) * 10)
+            reader.match_gates.weight[0, 32:] = push * keys[0, 11]  # `new` words, at the hop after line 11 only
+        run = lambda: reader(mem, mem.write(keys), keys, torch.tensor([12]), keys[:, 11], words=words, hard=True)
+        plain = run().logits[0, 1]
+        with torch.no_grad():
+            reader.order_words.bias[4] = -10.0  # b'_in
+        delta = run().logits[0, 1] - plain
+        assert run().lines[0, 0] == 11 and torch.isclose(delta[4], -10.0 * counted, atol=1e-4)

@@ -86,7 +86,8 @@ class MemReasonerConfig:
     first_latest: bool = setting(True, "bias the first hop toward the last line holding each of the question's "
                                        "words, the weight per word learned from the question (hops.py)")
     order_words: bool = setting(True, "bias a later hop also by the lines between it and the previous hop's line "
-                                      "that share that line's own words (its holder), with learned gates (hops.py)")
+                                      "that share that line's own words (its holder) and that shared words and "
+                                      "token-level keys pick, with learned gates (hops.py)")
     hop_match: str = setting("words", "add to each hop's logits the rare words a line shares with the question and "
                                       "with the previous hop's line, with learned gates (word_match.py)",
                              choices=MATCHES)

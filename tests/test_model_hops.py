@@ -211,38 +211,21 @@ def holders_story():
     return keys, words
 
 
-@pytest.mark.parametrize("gates_from", ["line", "hop"])
-def test_order_words_starts_at_zero_and_counts_the_holder_s_lines_not_the_logits(gates_from):
+def test_order_words_starts_at_zero_and_counts_the_holder_s_lines_not_the_logits():
     """No weight: the plain hop, on the holder's earlier move (4). A weight against the previous line's words
     between a line and it: the holder's latest move before it (10), although its latent reads lower."""
     keys, words = holders_story()
     mem = EpisodicMemory(32, 64, "exact")
     plain = HopReader(32, hops=2, update="mapped", match="none", order="none")
-    reader = HopReader(32, hops=2, update="mapped", match="none", order="none", order_words=True,
-                       order_words_from=gates_from)
+    reader = HopReader(32, hops=2, update="mapped", match="none", order="none", order_words=True)
     with torch.no_grad():
         plain.hop_map.weight.copy_(torch.outer(keys[0, 4] + 0.8 * keys[0, 10], keys[0, 11]) * 10)
     reader.load_state_dict(plain.state_dict(), strict=False)
     run = lambda r: r(mem, mem.write(keys), keys, torch.tensor([12]), keys[:, 11], words=words, hard=True)
     assert torch.equal(run(reader).logits, run(plain).logits) and run(plain).lines.tolist() == [[11, 4]]
-    with torch.no_grad():  # b'_in: Henry's lines between line i and line 11
-        (reader.order_words.bias if gates_from == "line" else reader.order_words.weight[0])[4] = -10.0
-    assert run(reader).lines.tolist() == [[11, 10]]
-
-
-def test_order_words_gates_by_hop_read_nothing_of_the_line_and_differ_per_hop():
-    """A row per later hop: the same gates whatever the previous line's latent (unseen words move it), each hop
-    its own, and a hop past those trained takes the last row."""
-    reader = HopReader(8, hops=3, match="none", order="none", order_words=True, order_words_from="hop")
     with torch.no_grad():
-        reader.order_words.weight.copy_(torch.arange(12.0).view(2, 6))
-    lines = torch.randn(2, 8)
-    for t, row in ((1, 0), (2, 1), (3, 1)):
-        gates = reader.order_words_gates(t, lines)
-        assert gates.shape == (2, 6) and torch.equal(gates[0], gates[1])
-        assert torch.equal(gates[0], reader.order_words.weight[row])
-    with pytest.raises(ValueError, match="order_words gates"):
-        HopReader(8, hops=2, order_words=True, order_words_from="question")
+        reader.order_words.bias[4] = -10.0  # b'_in: Henry's lines between line i and line 11
+    assert run(reader).lines.tolist() == [[11, 10]]
 
 
 def test_order_words_leaves_out_the_lines_the_words_and_keys_do_not_pick():

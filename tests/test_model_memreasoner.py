@@ -144,20 +144,6 @@ def test_a_checkpoint_from_before_a_hop_choice_loads_and_answers_without_it(tmp_
         assert (a.text, a.hops) == (b.text, b.hops)
 
 
-def test_a_checkpoint_from_before_gates_by_hop_reads_order_words_gates_from_the_line(tmp_path):
-    torch.manual_seed(0)
-    old = MemReasoner(MemReasonerConfig(gru_hidden=16, slots=32, decoder_layers=1, decoder_dim=32, decoder_heads=2,
-                                        max_answer_tokens=3, hops=2, order_words_from="line"))
-    torch.nn.init.normal_(old.hop.order_words.weight)  # gates that count
-    loaded = saved_without(old, tmp_path / "old", "order_words_from")
-    assert loaded.config.order_words_from == "line" and isinstance(loaded.hop.order_words, torch.nn.Linear)
-    assert MemReasonerConfig().order_words_from == "hop"
-    story = STORY + ["Octavia journeyed to the dovecote."]
-    for question in ("Where is Mary?", "Where is Octavia?"):
-        a, b = loaded.answer_question(story, question), old.answer_question(story, question)
-        assert (a.text, a.hops) == (b.text, b.hops)
-
-
 def test_answering_flags_the_question_words_of_the_line_it_copies_from(model, monkeypatch):
     seen = []
     generate = model.decoder.generate

@@ -60,12 +60,6 @@ words alone (w = match) count the holder's takes and drops and every line sharin
 unseen words fell from 86 to 78, the third hop pulled to anyone's move just before the second's
 line. `order_words=false` is without it, and what checkpoints from before it load as.
 
-Its gates (config `order_words_from`): `hop` (default) learns one row of six per later hop, `line` reads
-them from the previous hop's line latent, W' z~_j as above. What the count asks is fixed per hop (qa3's
-third hop: the holder's move just before the second's line); read from the latent, the gates shrink by
-about a third when the story's words are unseen, and the count weakens with them. Checkpoints from
-before the choice load as `line`.
-
 Order at the first hop (config `first_order`, open; default on): the first hop has no previous line,
 but "where is Mary?" asks for her *latest* move, which the temporal encoding says less and less
 clearly the further a story runs past training's lengths. So its logits get the same count, from
@@ -123,7 +117,6 @@ from .word_match import TERMS, WordMatch
 UPDATES = ("line", "mapped", "readout")
 ORDERS = ("rank", "relative", "none")
 MATCHES = ("words", "none")
-GATES_FROM = ("line", "hop")  # what order_words' gates are read from
 ORDER_SCALE = 10.0  # lines per unit of relative distance in the order bias
 SELECTS = ("soft", "straight")
 
@@ -192,7 +185,7 @@ class HopReader(nn.Module):
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
                  order: str = "rank", match: str = "words", roles: bool = False, follow: bool = False,
                  first_order: bool = False, rank: bool = False, first_latest: bool = False,
-                 order_words: bool = False, order_words_from: str = "line"):
+                 order_words: bool = False):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -227,14 +220,11 @@ class HopReader(nn.Module):
             self.first_latest = nn.Linear(dim, MAX_RANK)
             nn.init.zeros_(self.first_latest.weight)
             nn.init.zeros_(self.first_latest.bias)
-        if order_words_from not in GATES_FROM:
-            raise ValueError(f"order_words gates come from one of {GATES_FROM}, not {order_words_from!r}")
         self.order_words = None
-        if order_words:  # (a'_0, a'_in, a'_out, b'_0, b'_in, b'_out) from the previous hop's line, or one row per hop
-            self.order_words = nn.Linear(dim, 6) if order_words_from == "line" else nn.Embedding(max(hops - 1, 1), 6)
+        if order_words:  # (a'_0, a'_in, a'_out, b'_0, b'_in, b'_out) from the previous hop's line
+            self.order_words = nn.Linear(dim, 6)
             nn.init.zeros_(self.order_words.weight)
-            if order_words_from == "line":
-                nn.init.zeros_(self.order_words.bias)
+            nn.init.zeros_(self.order_words.bias)
         if match == "words":
             self.match_gates = nn.Linear(2 * dim, len(TERMS))  # gates from [q_0 ; previous hop's line]
             nn.init.zeros_(self.match_gates.weight)
@@ -272,14 +262,6 @@ class HopReader(nn.Module):
         hops' first query; line [B, C] the previous hop's line latent (zeros at the first hop)."""
         gates = self.match_gates(torch.cat([q0, line], -1))  # [B, 3]
         return torch.einsum("kbn,bk->bn", terms, gates)
-
-    def order_words_gates(self, t: int, line: torch.Tensor) -> torch.Tensor:
-        """Hop t >= 1's six order_words gates [B, 6]: from the previous hop's line latent line [B, C], or the
-        hop's own row (a hop past those trained takes the last one)."""
-        if isinstance(self.order_words, nn.Linear):
-            return self.order_words(line)
-        table = self.order_words.weight
-        return table[min(t, len(table)) - 1].expand(len(line), -1)
 
     def nearest(self, r: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """Nearest-line logits beta * cos(r, z~_i): r [B, C], keys [B, N, C] unit rows, pad [B, N] -> [B, N]."""
@@ -332,7 +314,7 @@ class HopReader(nn.Module):
                 lt = lt + self.order_bias(previous, line, lt)
             if t and self.order_words is not None:  # the previous line's words in lines the words and keys pick
                 counts = terms[2].detach() * candidates(said.masked_fill(pad, float("-inf")))
-                lt = lt + counted_order(self.order_words_gates(t, line), counts, previous)
+                lt = lt + counted_order(self.order_words(line), counts, previous)
             if hard and not self.revisit:
                 lt = lt.masked_fill(chosen, float("-inf"))
             soft = lt.softmax(-1)

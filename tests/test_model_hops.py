@@ -246,3 +246,33 @@ def test_order_words_leaves_out_the_lines_the_words_and_keys_do_not_pick():
             reader.order_words.bias[4] = -10.0  # b'_in
         delta = run().logits[0, 1] - plain
         assert run().lines[0, 0] == 11 and torch.isclose(delta[4], -10.0 * counted, atol=1e-4)
+
+
+def test_chain_words_match_the_holder_at_the_third_hop_not_the_last_line_s_verb():
+    """Hops on "Henry got the apple." (1), then "Henry journeyed to the library." (5). The chain's gate adds, at the
+    third hop only, the words a line shares with lines 1 and 5 both: Henry's lines (3) gain, Grace's "journeyed
+    to" (6), which shares the verb with line 5 alone, gains nothing."""
+    lines = [{"henry", "went", "to", "cellar"}, {"henry", "got", "apple"}, {"oliver", "went", "to", "hall"},
+             {"henry", "went", "to", "studio"}, {"oliver", "journeyed", "to", "porch"},
+             {"henry", "journeyed", "to", "library"}, {"grace", "journeyed", "to", "attic"}]
+    n = len(lines)
+    words = WordMatch.build([[frozenset(w) for w in lines]], [("apple", "library")], n)
+    torch.manual_seed(0)
+    keys = F.normalize(torch.randn(1, n, 32), dim=-1)
+    mem = EpisodicMemory(32, 64, "exact")
+    reader = HopReader(32, hops=3, update="mapped", match="words", order="none", chain_words=True)
+    assert reader.match_gates.out_features == 4
+    with torch.no_grad():
+        reader.hop_map.weight.copy_(torch.outer(keys[0, 5], keys[0, 1]) * 10)  # the object's line leads to 5
+    run = lambda: reader(mem, mem.write(keys), keys, torch.tensor([n]), keys[:, 1], words=words, hard=True)
+    plain = run()
+    with torch.no_grad():
+        reader.match_gates.bias[3] = 0.5  # the chain's gate alone
+    gated = run()
+    assert plain.lines[0, :2].tolist() == [1, 5] and gated.lines[0, :2].tolist() == [1, 5]
+    assert torch.equal(gated.logits[0, 1], plain.logits[0, 1])  # no chain at the second hop
+    hop = lambda k: F.one_hot(torch.tensor([k]), n).float()
+    holder = words.chain([hop(1), hop(5)], (1, n))[0]
+    rest = [0, 2, 3, 4, 6]  # lines 1 and 5 are taken
+    assert torch.allclose(gated.logits[0, 2, rest] - plain.logits[0, 2, rest], 0.5 * holder[rest], atol=1e-5)
+    assert holder[3] > 0 and holder[6] == 0 and words.matches(hop(5), (1, n))[2, 0, 6] > 0

@@ -128,6 +128,7 @@ def test_a_checkpoint_from_before_spaced_lines_reads_lines_from_their_first_char
     ("roles_rank", {}),  # keys that see which question word a token holds
     ("first_latest", {}),  # the first hop reads where the question's words were said last
     ("order_words", {"hops": 2}),  # later hops count lines by the previous line's words
+    ("chain_words", {"hops": 3}),  # ... by the words every earlier hop's line holds
 ])
 def test_a_checkpoint_from_before_a_hop_choice_loads_and_answers_without_it(tmp_path, key, settings):
     torch.manual_seed(0)
@@ -193,7 +194,8 @@ def test_shared_words_are_on_for_a_new_model_and_change_its_hops_once_their_gate
     before = model.answer_question(STORY, question).hops
     assert before[0] != 1  # untrained, the first hop takes one of Mary's lines
     with torch.no_grad():
-        model.hop.match_gates.bias.copy_(torch.tensor([-50.0, 0.0, 0.0]))  # away from lines naming Mary
+        model.hop.match_gates.bias.zero_()
+        model.hop.match_gates.bias[0] = -50.0  # away from lines naming Mary
     try:
         assert model.answer_question(STORY, question).hops[0] == 1
     finally:

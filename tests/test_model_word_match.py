@@ -57,6 +57,36 @@ def test_sparse_matches_equal_the_line_by_line_reference(seed):
     assert (fast[:, 2, 3:] == 0).all()  # padding rows hold no words, so they never get a bonus
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_chain_equals_its_reference_and_with_one_earlier_hop_the_previous_term(seed):
+    torch.manual_seed(seed)
+    stories = [STORY, STORY[2:], ["VAR AB = 5", "VAR CD = VAR AB", "VAR EF = VAR CD"]]
+    m = match(stories, ["Where is Zelda?", "Where is Mary?", "Which variables are 5?"], n=6)
+    hops = []
+    for _ in range(2):
+        attention = torch.rand(3, 6)
+        attention[1, 3:] = attention[2, 3:] = 0  # padding holds no weight
+        hops.append(attention / attention.sum(-1, keepdim=True))
+    assert torch.allclose(m.chain(hops[:1], (3, 6)), m.matches(hops[0], (3, 6))[2], atol=1e-6)
+    assert torch.allclose(m.chain(hops, (3, 6)), m.chain_reference(hops, (3, 6)), atol=1e-6)
+
+
+def test_the_chain_of_two_hops_holds_the_holder_not_the_last_line_s_verb():
+    """After "Henry got the apple." (1) and "Henry journeyed to the library." (5): Henry's move (3) shares the
+    chain's words, Oliver's move with the same verb (4) only the last line's."""
+    story = ["Henry went to the cellar.", "Henry got the apple.", "Oliver went to the hall.",
+             "Henry went to the studio.", "Oliver journeyed to the porch.", "Henry journeyed to the library.",
+             "Grace journeyed to the attic."]
+    m = match([story], ["Where was the apple before the library?"])
+    shape = (1, len(story))
+    hop1, hop2 = (F.one_hot(torch.tensor([k]), len(story)).float() for k in (1, 5))
+    previous = m.matches(hop2, shape)[2, 0]
+    chain = m.chain([hop1, hop2], shape)[0]
+    assert previous[4] > 0 and previous[6] > 0  # "journeyed", anyone's
+    assert chain[[0, 3]].min() > 0 and chain[[2, 4, 6]].abs().max() < 1e-6  # Henry's lines only
+    assert chain[1] == 0 and chain[5] == 0  # the chain's own lines match nothing
+
+
 def hop_story(dim=32):
     """Lines 2 and 4 are equally near what the object's line (1) leads to; only line 4 is Zelda's."""
     torch.manual_seed(3)

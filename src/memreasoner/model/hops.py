@@ -59,6 +59,13 @@ take), every earlier move of the holder lies behind the right one, whatever the 
 words alone (w = match) count the holder's takes and drops and every line sharing the verb: qa3 on
 unseen words fell from 86 to 78, the third hop pulled to anyone's move just before the second's
 line. `order_words=false` is without it, and what checkpoints from before it load as.
+From the third hop on the shared words have a fourth term, with its own gate (config `chain_words`,
+open; default on): the words a line shares with *every* earlier hop's line (word_match.py `chain`).
+After "Henry got the apple." and "Henry journeyed to the library." that is Henry, the holder, where
+the previous line's words also count "journeyed" in anyone's move; in a RULER chain, where each line
+names the variable the one before assigned, it is nothing, and the gate can leave it. At the first two
+hops the term is zero, so qa2 is unchanged. `chain_words=false` is without it, and what checkpoints from
+before it load as.
 
 Order at the first hop (config `first_order`, open; default on): the first hop has no previous line,
 but "where is Mary?" asks for her *latest* move, which the temporal encoding says less and less
@@ -185,7 +192,7 @@ class HopReader(nn.Module):
                  threshold: float = 1e-3, select: str = "soft", beta: float = 10.0, revisit: bool = False,
                  order: str = "rank", match: str = "words", roles: bool = False, follow: bool = False,
                  first_order: bool = False, rank: bool = False, first_latest: bool = False,
-                 order_words: bool = False):
+                 order_words: bool = False, chain_words: bool = False):
         super().__init__()
         if update not in UPDATES:
             raise ValueError(f"hop update must be one of {UPDATES}, not {update!r}")
@@ -220,13 +227,15 @@ class HopReader(nn.Module):
             self.first_latest = nn.Linear(dim, MAX_RANK)
             nn.init.zeros_(self.first_latest.weight)
             nn.init.zeros_(self.first_latest.bias)
+        self.chain_words = chain_words
         self.order_words = None
         if order_words:  # (a'_0, a'_in, a'_out, b'_0, b'_in, b'_out) from the previous hop's line
             self.order_words = nn.Linear(dim, 6)
             nn.init.zeros_(self.order_words.weight)
             nn.init.zeros_(self.order_words.bias)
         if match == "words":
-            self.match_gates = nn.Linear(2 * dim, len(TERMS))  # gates from [q_0 ; previous hop's line]
+            # gates from [q_0 ; previous hop's line], one per term and, with chain_words, one for the chain's words
+            self.match_gates = nn.Linear(2 * dim, len(TERMS) + chain_words)
             nn.init.zeros_(self.match_gates.weight)
             nn.init.zeros_(self.match_gates.bias)
         else:
@@ -258,9 +267,9 @@ class HopReader(nn.Module):
         return torch.einsum("bnk,bk->bn", words.latest(shape, MAX_RANK), self.first_latest(q0))
 
     def match_bias(self, terms: torch.Tensor, q0: torch.Tensor, line: torch.Tensor) -> torch.Tensor:
-        """Shared-word bias [B, N]: terms [3, B, N] the lines' word matches (WordMatch.matches); q0 [B, C] the
+        """Shared-word bias [B, N]: terms [K, B, N] the lines' word matches (WordMatch.matches, + chain); q0 [B, C] the
         hops' first query; line [B, C] the previous hop's line latent (zeros at the first hop)."""
-        gates = self.match_gates(torch.cat([q0, line], -1))  # [B, 3]
+        gates = self.match_gates(torch.cat([q0, line], -1))  # [B, K]
         return torch.einsum("kbn,bk->bn", terms, gates)
 
     def nearest(self, r: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
@@ -296,9 +305,12 @@ class HopReader(nn.Module):
             cosine = self.nearest(r, keys, pad)
             line = torch.zeros_like(q0) if t == 0 else torch.einsum("bn,bnc->bc", attention[-1], keys)  # previous hop's
             previous = attention[-1] if t else None
-            terms = None  # [3, B, N] each line's shared words (word_match.py TERMS)
+            terms = None  # [3 (+1 chain), B, N] each line's shared words (word_match.py TERMS)
             if self.match_gates is not None or (t and self.order_words is not None):
                 terms = words.matches(previous, pad.shape)
+                if self.match_gates is not None and self.chain_words:  # the words every earlier hop's line holds
+                    chain = words.chain(attention, pad.shape) if t > 1 else torch.zeros_like(cosine)
+                    terms = torch.cat([terms, chain[None]])
             said = torch.zeros_like(cosine)  # [B, N] what shared words and token-level keys say of each line
             if self.match_gates is not None:
                 said = said + self.match_bias(terms, q0, line)
@@ -312,7 +324,7 @@ class HopReader(nn.Module):
                 lt = lt + self.first_order_bias(q0, lt)
             if t and self.order is not None:
                 lt = lt + self.order_bias(previous, line, lt)
-            if t and self.order_words is not None:  # the previous line's words in lines the words and keys pick
+            if t and self.order_words is not None:  # the holder's words in lines the words and keys pick
                 counts = terms[2].detach() * candidates(said.masked_fill(pad, float("-inf")))
                 lt = lt + counted_order(self.order_words(line), counts, previous)
             if hard and not self.revisit:

@@ -88,6 +88,9 @@ class MemReasonerConfig:
     order_words: bool = setting(True, "bias a later hop also by the lines between it and the previous hop's line "
                                       "that share that line's own words (its holder) and that shared words and "
                                       "token-level keys pick, with learned gates (hops.py)")
+    chain_words: bool = setting(True, "from the third hop on, shared words also count, with a gate of their own, the "
+                                      "words a line shares with every earlier hop's line (the holder's name) "
+                                      "(hops.py)")
     hop_match: str = setting("words", "add to each hop's logits the rare words a line shares with the question and "
                                       "with the previous hop's line, with learned gates (word_match.py)",
                              choices=MATCHES)
@@ -153,11 +156,12 @@ class MemReasonerConfig:
         # from before they read words, no "roles_words"; from before the first hop's order, no "first_order";
         # from before they saw which question word a token holds, no "roles_rank"; from before the first hop
         # read where the question's words were said last, no "first_latest"; from before later hops counted
-        # lines by the previous line's words, no "order_words".
+        # lines by the previous line's words, no "order_words"; from before they matched the words every
+        # earlier hop's line holds, no "chain_words".
         return cls(**{"copy": False, "hop_order": "none", "hop_match": "none", "copy_keys": "shape",
                       "line_space": False, "hop_roles": False, "roles_follow": False, "roles_words": False,
                       "first_order": False, "roles_rank": False, "first_latest": False,
-                      "order_words": False, **obj})
+                      "order_words": False, "chain_words": False, **obj})
 
 
 @dataclass
@@ -194,7 +198,7 @@ class MemReasoner(nn.Module, Reader):
         self.hop = HopReader(dim, config.hops, config.alpha, config.hop_update, config.stop_threshold,
                              config.select, config.beta, config.hop_revisit, config.hop_order, config.hop_match,
                              config.hop_roles, config.roles_follow, config.first_order, config.roles_rank,
-                             config.first_latest, config.order_words)
+                             config.first_latest, config.order_words, config.chain_words)
         copy = {"copy": config.copy, "copy_words": config.copy_keys != "shape",
                 "copy_question": config.copy_keys == "question", "line_space": config.line_space}
         if config.decoder_config:  # rebuilding a saved model: architecture from the config, weights from the file

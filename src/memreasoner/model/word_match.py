@@ -166,6 +166,35 @@ class WordMatch:
         rest = self._lines(self.weights * (1 - self.asked) * held, shape) - previous * own_rest
         return torch.stack([new, both, rest])
 
+    def chain(self, earlier: list[torch.Tensor], shape: tuple[int, int]) -> torch.Tensor:
+        """earlier: every earlier hop's line weights, [B, N] each -> [B, N]: the idf-weighted words line i shares
+        with *all* those lines (none the question holds), each hop's own weight on line i left out. With one
+        earlier hop it is the `previous` term; from the third hop on it is what the chain's lines have in
+        common, the holder's name, not the verb the last of them shares with anyone's move."""
+        B, n = shape
+        rows, cols = self.bags.indices()
+        value = self.weights[cols] * (1 - self.asked[cols])  # one entry per (line, word) the line holds
+        for weights in earlier:
+            flat = weights.reshape(B * n).to(self.weights.dtype)
+            held = torch.sparse.mm(self.bags.t(), flat[:, None])[:, 0]  # [W] how much that hop's line holds each word
+            value = value * (held[cols] - flat[rows])
+        return torch.zeros(B * n, dtype=value.dtype, device=value.device).index_add(0, rows, value).view(shape)
+
+    def chain_reference(self, earlier: list[torch.Tensor], shape: tuple[int, int]) -> torch.Tensor:
+        """The same as `chain`, line by line and word by word: the readable twin the tests hold it equal to."""
+        B, n = shape
+        bag = self.bags.to_dense().view(B, n, -1)  # [B, N, W]
+        out = torch.zeros(B, n)
+        for b in range(B):
+            for i in range(n):
+                for w in range(bag.shape[-1]):
+                    if bag[b, i, w] and not self.asked[w]:
+                        shared = float(self.weights[w])
+                        for weights in earlier:  # how much that hop's lines other than line i hold word w
+                            shared *= sum(float(weights[b, j] * bag[b, j, w]) for j in range(n) if j != i)
+                        out[b, i] += shared
+        return out
+
     def previous_tokens(self, previous: torch.Tensor) -> torch.Tensor:
         """previous: [B, N] the previous hop's line weights -> [B, N, L]: per token of line i, idf of its word
         (one the question does not hold) times how much the previous line, line i's own share left out, holds it."""

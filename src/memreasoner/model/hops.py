@@ -324,7 +324,7 @@ class HopReader(nn.Module):
                 lt = lt + self.first_order_bias(q0, lt)
             if t and self.order is not None:
                 lt = lt + self.order_bias(previous, line, lt)
-            if t and self.order_words is not None:  # the holder's words in lines the words and keys pick
+            if t and self.order_words is not None:  # the previous line's words in lines the words and keys pick
                 counts = terms[2].detach() * candidates(said.masked_fill(pad, float("-inf")))
                 lt = lt + counted_order(self.order_words(line), counts, previous)
             if hard and not self.revisit:

@@ -160,16 +160,14 @@ class WordMatch:
             return torch.stack([question, zero, zero])
         B, n = shape
         held = torch.sparse.mm(self.bags.t(), previous.reshape(B * n, 1).to(self.weights.dtype))[:, 0]  # [W]
-        own_asked, own_rest = question, self._lines(self.weights * (1 - self.asked), shape)  # [B, N] each
         new = self._lines(self.weights * self.asked * (1 - held), shape)
-        both = self._lines(self.weights * self.asked * held, shape) - previous * own_asked
-        rest = self._lines(self.weights * (1 - self.asked) * held, shape) - previous * own_rest
-        return torch.stack([new, both, rest])
+        both = self._lines(self.weights * self.asked * held, shape) - previous * question
+        return torch.stack([new, both, self.chain([previous], shape)])  # rest: a chain of one line
 
     def chain(self, earlier: list[torch.Tensor], shape: tuple[int, int]) -> torch.Tensor:
         """earlier: every earlier hop's line weights, [B, N] each -> [B, N]: the idf-weighted words line i shares
         with *all* those lines (none the question holds), each hop's own weight on line i left out. With one
-        earlier hop it is the `previous` term; from the third hop on it is what the chain's lines have in
+        earlier hop it is the `previous` term of `matches`; from the third hop on it is what the chain's lines have in
         common, the holder's name, not the verb the last of them shares with anyone's move."""
         B, n = shape
         rows, cols = self.bags.indices()

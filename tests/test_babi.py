@@ -7,6 +7,7 @@ from memreasoner.data.babi import (
     BABI_OBJECTS,
     BABI_PLACES,
     BABI_QA5_NAMES,
+    StoryWriter,
     UNSEEN_NAMES,
     UNSEEN_OBJECTS,
     UNSEEN_PLACES,
@@ -248,3 +249,20 @@ def test_world_reads_the_paraphrased_phrasing_too():
     for sentence in ("Mary sauntered into the garden.", "Presently, Mary went to the garden.", "Later Mary went to the garden."):
         with pytest.raises(ValueError, match="not a qa1-qa5 story sentence"):
             read_event(sentence)
+
+
+def test_a_copied_story_moves_on_alone():
+    story = StoryWriter()
+    for sentence in ("Mary went to the kitchen.", "Mary got the apple.", "John gave the milk to Mary."):
+        story.say(sentence)
+    trial = story.copy()
+    for sentence in ("Mary went to the garden.", "Mary dropped the apple.", "Mary went to the hallway.",
+                     "The office is north of the garden."):
+        trial.say(sentence)
+    trial.ask("Where was the apple before the garden?")
+    # The original is as it was: its trail, holders, gives, relations and lines did not follow the trial.
+    assert story.world.answer("Where is the apple?") == ("kitchen", [1, 0])
+    assert story.world.answers("Where was the apple before the garden?") == []
+    assert story.world.relations == [] and len(story.world.gives) == 1
+    assert len(story.out) == 3 and len(trial.out) == 8
+    assert trial.world.answer("Where is the apple?") == ("garden", [4, 3])

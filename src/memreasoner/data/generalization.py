@@ -21,7 +21,6 @@ Test words and phrasings are disjoint from everything a model may have been trai
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -298,7 +297,7 @@ def _events(rng: np.random.Generator, task: str, knobs: Knobs) -> list[str]:
     story = StoryWriter()
     for _ in range(QUESTIONS_PER_STORY):
         for _ in range(_TRIES):
-            trial = copy.deepcopy(story)
+            trial = story.copy()
             for _ in range(int(rng.choice(knobs.events))):
                 if task == "qa1":
                     write_move(rng, trial, pick(rng, names), places)

@@ -15,7 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_model, save_model
+import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .errors import InputError
@@ -52,9 +53,25 @@ def save_folder(path: str | Path, config, module: nn.Module, extra: Callable[[Pa
     `extra(folder)` may add files (trainer state, metrics) that land in the same atomic swap."""
     with replace_folder(path) as tmp:
         (tmp / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
-        save_model(module, str(tmp / WEIGHTS_FILE))  # safetensors; handles tied embeddings (GPT-2's)
+        save_file(cpu_weights(module), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         if extra is not None:
             extra(tmp)
+
+
+def memory_key(tensor: torch.Tensor) -> tuple:
+    """Equal for two names of one tied tensor (GPT-2's input and output embeddings), distinct otherwise."""
+    return tensor.device, tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tensor.stride()
+
+
+def cpu_weights(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The module's state as CPU tensors that each own their memory, a tied tensor under its first name only.
+    On a GPU cuDNN packs an RNN's weights into one buffer, parts of which safetensors' `save_model` refuses."""
+    kept, out = set(), {}
+    for name, tensor in module.state_dict().items():
+        if memory_key(tensor) not in kept:
+            kept.add(memory_key(tensor))
+            out[name] = tensor.detach().to("cpu", copy=True).contiguous()
+    return out
 
 
 def read_config(path: str | Path, model: str) -> dict:
@@ -83,11 +100,15 @@ def load_weights(module: nn.Module, path: str | Path) -> None:
     """Read model.safetensors of folder `path` into `module`; every tensor must be there and fit."""
     weights = Path(path) / WEIGHTS_FILE
     check_weights_file(weights)
+    own = module.state_dict()
     try:
-        missing, unexpected = load_model(module, str(weights), strict=False)
+        state = load_file(str(weights))
+        missing, unexpected = module.load_state_dict(state, strict=False)
     except RuntimeError as err:  # a tensor of another shape than the config builds
         mismatch = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), str(err))
         raise InputError(f"weights do not fit the config ({mismatch})", weights) from None
+    written = {memory_key(own[name]) for name in state if name in own}
+    missing = [name for name in missing if memory_key(own[name]) not in written]  # tied: read under another name
     if missing or unexpected:
         raise InputError(f"weights do not fit the config (missing {sorted(missing)[:3]}, unexpected "
                          f"{sorted(unexpected)[:3]})", weights)

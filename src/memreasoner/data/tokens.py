@@ -15,7 +15,7 @@ import tiktoken
 from tiktoken.load import load_tiktoken_bpe
 
 from ..errors import InputError
-from ..paths import gpt2_bpe_file
+from ..paths import cache_dir, chosen_data_dir, gpt2_bpe_file
 
 # GPT-2's pre-tokenisation regex and its one special token (tiktoken's own "gpt2" definition).
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
@@ -40,6 +40,13 @@ def gpt2_encoding(path: str | Path | None = None) -> tiktoken.Encoding:
     """The GPT-2 encoding, from `path`, else the configured BPE file, else tiktoken's download."""
     if path is not None:
         return _encoding_from_file(Path(path).resolve())
+    # Called for every line a batch tokenises: the file is looked up once per setting, not per call.
+    return _configured_encoding(os.environ.get("MEMREASONER_GPT2_BPE"), chosen_data_dir(), cache_dir())
+
+
+@functools.lru_cache(maxsize=8)
+def _configured_encoding(*settings) -> tiktoken.Encoding:
+    """The encoding the settings select (they key the cache; `gpt2_bpe_file` reads them itself)."""
     try:
         bpe_file = gpt2_bpe_file()
     except InputError as missing:

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .pointer import padded, token_words
+from .pointer import grid_tensor, padded, token_words
 
 WORD = re.compile(r"[a-z0-9]+")
 
@@ -119,7 +119,7 @@ class WordMatch:
                                        torch.ones(len(rows)), (len(stories) * n, len(weights)),
                                        check_invariants=True).coalesce().to(device)
         token_columns = (None if tokens is None else
-                         torch.tensor(padded(columns, n, width, -1), dtype=torch.long, device=device))
+                         grid_tensor(padded(columns, n, width, -1), (len(stories), n, width), torch.long).to(device))
         return cls(bags, torch.tensor(weights, device=device), torch.tensor(asked, device=device),
                    torch.tensor(rank, dtype=torch.long, device=device), token_columns)
 

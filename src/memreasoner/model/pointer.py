@@ -94,7 +94,8 @@ def word_start_index(stories: list[list[list[int]]]) -> tuple[torch.Tensor, torc
     N = max(len(s) for s in stories)
     width = max(1, max((len(w) for s in starts for w in s), default=1))
     shape = (len(stories), N, width)
-    return grid_tensor(padded(starts, N, width, 0), shape, torch.long), grid_tensor(padded(starts, N, width, -1), shape, torch.long) >= 0
+    return (grid_tensor(padded(starts, N, width, 0), shape, torch.long),
+            grid_tensor(padded(starts, N, width, -1), shape, torch.long) >= 0)
 
 
 def padded(stories: list[list[list]], n: int, width: int, fill) -> list[list[list]]:

@@ -59,9 +59,10 @@ def test_short_qa1_run_answers_held_out_stories_well_above_chance(tmp_path):
     assert answer.hops and answer.trace["hop_lines"]
 
 
-def test_resume_continues_an_interrupted_run_exactly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("groups", ["1", "5"])  # plain batches; batches drawn five at a time, cut mid-group
+def test_resume_continues_an_interrupted_run_exactly(tmp_path, monkeypatch, groups):
     common = ["--task", "qa1", "--steps", "8", "--batch-size", "4", "--train-limit", "40", "--eval-limit", "4",
-              "--checkpoint-every", "3", "--warmup", "2", *SMALL]
+              "--checkpoint-every", "3", "--warmup", "2", "--length-groups", groups, *SMALL]
     assert trainer.run(parse("--out", str(tmp_path / "straight"), *common)) == 0
 
     real_losses, calls = trainer.losses, {"n": 0}
@@ -177,3 +178,27 @@ def test_recent_lines_keeps_the_supporting_facts_and_shifts_their_indices():
     cut_near, kept_far = recent_lines([near, far], 4)
     assert cut_near.lines == lines[6:] and [cut_near.lines[i] for i in cut_near.support] == [lines[8], lines[6]]
     assert kept_far == far  # a fact outside the window: the whole story stays
+
+
+def test_length_groups_regroup_the_same_draws_into_batches_of_like_length():
+    from memreasoner.model.train_data import TrainSet
+
+    data = TrainSet.__new__(TrainSet)  # drawing reads only the stories' line counts
+    data.samples = [None] * 300
+    data.lines = [torch.arange(1 + i % 60) for i in range(300)]
+    gen = torch.Generator().manual_seed(3)
+    plain = [data.draw(8, gen) for _ in range(10)]
+    grouped = data.draw_grouped(8, 10, torch.Generator().manual_seed(3))
+
+    def pairs(batches):
+        return sorted(pair for idx, ae_line in batches for pair in zip(idx, ae_line))
+
+    assert pairs(grouped) == pairs(plain)  # the same questions and autoencoded lines, only regrouped
+    assert [len(idx) for idx, _ in grouped] == [8] * 10
+    lengths = [[len(data.lines[i]) for i in idx] for idx, _ in grouped]
+    spans = sorted((min(batch), max(batch)) for batch in lengths)
+    assert all(shorter[1] <= longer[0] for shorter, longer in zip(spans, spans[1:]))  # no two batches overlap
+    padded = sum(8 * max(batch) for batch in lengths)
+    assert padded < sum(8 * max(len(data.lines[i]) for i in idx) for idx, _ in plain)
+    assert lengths != sorted(lengths)  # taken in random order, not shortest first
+    assert data.draw_grouped(8, 1, torch.Generator().manual_seed(3)) == plain[:1]

@@ -24,7 +24,9 @@ checkpoint, the answer-time options as the defaults `memreasoner eval --set` may
 What a step costs: each distinct sentence and question is encoded once up front (the encoder is
 frozen; see encoder.py), so a step is the temporal encoding, the memory, the hops and the small
 decoder, whose 50k-way output layer is replaced in training by a sampled softmax (--negatives; see
-decoder.py). On a busy 2-core machine `--threads 1` is faster than torch's default.
+decoder.py). A batch costs as much as its longest story, so `--length-groups N` draws N batches at a time and
+regroups their questions by story length (qa2's stories run from 2 to 68 lines; a random batch of 32 pads to
+2.4 times its lines). On a busy 2-core machine `--threads 1` is faster than torch's default.
 
 Checkpoints: every --checkpoint-every steps and at the end, --out is replaced atomically by a folder
 holding the model (config.json + model.safetensors) and `trainer.pt` (optimiser, scheduler, step,
@@ -94,7 +96,7 @@ from .word_match import question_template_words
 # task may take on a 2-core CPU (README, "Training time", has the step counts measured against each other).
 TASK_DEFAULTS = {
     "qa1": {"hops": 1, "sf_fraction": 0.0, "variant": "en", "steps": 400, "augment": 1000},
-    "qa2": {"hops": 2, "sf_fraction": 0.1, "variant": "en-10k", "steps": 1000, "augment": 3000},
+    "qa2": {"hops": 2, "sf_fraction": 0.1, "variant": "en-10k", "steps": 1000, "augment": 3000, "length_groups": 50},
     "qa3": {"hops": 3, "sf_fraction": 0.1, "variant": "en", "steps": 700, "augment": 1000, "window": 64},
     "qa4": {"hops": 1, "sf_fraction": 0.0, "variant": "en-10k", "steps": 800, "augment": 2000},
     "qa5": {"hops": 1, "sf_fraction": 0.1, "variant": "en-10k", "steps": 1600, "augment": 2000, "window": 16},
@@ -115,6 +117,9 @@ def add_arguments(group) -> None:
       "names and facts bAbI's habits do not show (default: the task's; 0 is the bAbI file alone, as the paper)")
     a("--window", type=int, default=None, metavar="N", help="train on each story's last N lines (where they hold its "
       "supporting facts): a batch costs as much as its longest story (default: the task's; 0 = whole stories)")
+    a("--length-groups", type=int, default=None, metavar="N", help="draw N batches at a time and regroup their "
+      "questions by story length: a batch costs as much as its longest story (default: the task's; 1 = plain random "
+      "batches)")
     a("--chains", type=int, default=None, help="vt: chains per training sample, the queried one and distractor chains "
       "interleaved with it (default: 2 for vt, the queried chain and one other; RULER tests 1 by default)")
     a("--sf-fraction", type=float, default=None, help="fraction of questions with supporting-fact labels "
@@ -225,6 +230,7 @@ class Plan:
     augment: int
     window: int
     chains: int
+    length_groups: int
 
 
 def plan(args, ranks: Ranks) -> Plan:
@@ -241,15 +247,22 @@ def plan(args, ranks: Ranks) -> Plan:
     if args.task != "vt" and args.chains is not None:
         raise InputError("--chains is for vt (variable chains per training sample)")
     chains = args.chains if args.chains is not None else defaults.get("chains", 1)
+    length_groups = args.length_groups if args.length_groups is not None else defaults.get("length_groups", 1)
+    if length_groups < 1:
+        raise InputError(f"--length-groups takes a number of batches, at least 1, not {length_groups}")
     return Plan(args.steps or defaults["steps"], args.variant or defaults["variant"], batch_size, sf_fraction, augment,
-                window, chains)
+                window, chains, length_groups)
 
 
 class Trainer:
     """One run's optimiser, schedule, batch generator and progress; its steps and its checkpoints."""
 
-    def __init__(self, model: MemReasoner, args, ranks: Ranks, steps: int, state: dict | None):
+    def __init__(self, model: MemReasoner, args, ranks: Ranks, settings: Plan, steps: int, state: dict | None):
         self.model, self.args, self.ranks, self.steps = model, args, ranks, steps
+        self.batch_size = settings.batch_size
+        # A resumed run keeps its grouping (a checkpoint from before there was one drew plain batches).
+        self.group_size = state.get("length_groups", 1) if state else settings.length_groups
+        self.group_start, self.group_index, self.group = torch.Generator(), None, []
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimiser = torch.optim.AdamW(self.params, lr=args.lr or DEFAULT_LR, weight_decay=0.01,
                                            fused=ranks.device == "cpu" or None)
@@ -274,10 +287,21 @@ class Trainer:
 
         def write(folder: Path) -> None:
             save_state(folder, step=self.step, steps=self.steps, elapsed=self.elapsed, optimiser=self.optimiser,
-                       generator=self.gen, rngs=rngs, scheduler=self.scheduler.state_dict(), curve=self.curve)
+                       generator=self.group_start if self.step // self.group_size == self.group_index else self.gen,
+                       length_groups=self.group_size, rngs=rngs, scheduler=self.scheduler.state_dict(), curve=self.curve)
             for name, obj in (extra_files or {}).items():
                 write_atomic(folder / name, json.dumps(obj, indent=2) + "\n")
         self.model.save(self.args.out, extra=write)
+
+    def next_batch(self, data: TrainSet) -> tuple[list[int], list[int]]:
+        """This step's global batch. Batches are drawn a group at a time (`TrainSet.draw_grouped`); a checkpoint
+        keeps the generator as it was before the step's group, so a resumed run draws that group again."""
+        group, at = divmod(self.step, self.group_size)
+        if group != self.group_index:
+            self.group_start.set_state(self.gen.get_state())
+            self.group = data.draw_grouped(self.batch_size, self.group_size, self.gen)
+            self.group_index = group
+        return self.group[at]
 
     def descend(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One optimiser step on this rank's share of a global batch; the losses it took."""
@@ -293,7 +317,7 @@ class Trainer:
         self.step += 1
         return parts
 
-    def fit(self, data: TrainSet, test: list[BabiSample], batch_size: int) -> None:
+    def fit(self, data: TrainSet, test: list[BabiSample]) -> None:
         """Step until --steps or --minutes; checkpoint every --checkpoint-every steps."""
         args, ranks = self.args, self.ranks
         budget = args.minutes * 60 if args.minutes else math.inf
@@ -303,7 +327,7 @@ class Trainer:
         # The budget check is collective: a rank that stopped alone would leave the others waiting in the
         # gradient all-reduce.
         while self.step < self.steps and not ranks.any(self.elapsed >= budget):
-            idx, ae_line = data.draw(batch_size, self.gen)
+            idx, ae_line = self.next_batch(data)
             batch = data.batch(ranks.shard(idx), ranks.shard(ae_line), of=idx)
             parts = self.descend(batch)
             self.elapsed = start_elapsed + time.perf_counter() - start_time - paused
@@ -311,7 +335,7 @@ class Trainer:
             own = batch.rows / len(batch.prompts)  # shown: the mean over rank 0's own rows
             bar.set_postfix(loss=f"{parts['total'].item() * own:.3f}", ans=f"{parts['answer'].item() * own:.3f}",
                             ae=f"{parts['autoencode'].item() * own:.3f}",
-                            samples_s=f"{(self.step - start_step) * batch_size / max(self.elapsed - start_elapsed, 1e-9):.0f}")
+                            samples_s=f"{(self.step - start_step) * self.batch_size / max(self.elapsed - start_elapsed, 1e-9):.0f}")
             if ranks.main and args.eval_every and self.step % args.eval_every == 0 and self.step < self.steps:
                 t = time.perf_counter()
                 self.curve.append({"step": self.step, "minutes": round(self.elapsed / 60, 2), **accuracy(self.model, test)})
@@ -371,10 +395,10 @@ def train(args, ranks: Ranks) -> int:
             model.fit_first_pass(data.sentence_text)
     ranks.start_equal(model)
 
-    trainer = Trainer(model, args, ranks, steps, state)
+    trainer = Trainer(model, args, ranks, settings, steps, state)
     test, test_source = held_out_questions(args, settings.variant, settings.chains)
     model.train()
-    trainer.fit(data, test, settings.batch_size)
+    trainer.fit(data, test)
     if not ranks.main:
         trainer.save()  # hands rank 0 this rank's generator states for the final checkpoint (after its evaluation)
         return 0

@@ -95,6 +95,21 @@ class TrainSet:
         ae_line = [int(torch.randint(len(self.lines[i]), (1,), generator=gen)) for i in idx]
         return idx, ae_line
 
+    def draw_grouped(self, batch_size: int, count: int, gen: torch.Generator) -> list[tuple[list[int], list[int]]]:
+        """`count` global batches of questions whose stories are of like length, in random order.
+
+        A batch costs as much as its longest story: the copy keys, the hops and the memory run over the padded
+        [B, N] grid. So `count` batches are drawn as `draw` draws them, their questions sorted by story length
+        and cut into `count` batches again, taken in random order. Every question is still drawn uniformly; only
+        which questions share a batch changes (Hugging Face's `group_by_length`)."""
+        if count == 1:
+            return [self.draw(batch_size, gen)]
+        drawn = [pair for _ in range(count) for pair in zip(*self.draw(batch_size, gen))]
+        drawn.sort(key=lambda pair: len(self.lines[pair[0]]))
+        groups = [drawn[start:start + batch_size] for start in range(0, len(drawn), batch_size)]
+        return [([i for i, _ in groups[k]], [line for _, line in groups[k]])
+                for k in torch.randperm(count, generator=gen).tolist()]
+
     def batch(self, idx: list[int], ae_line: list[int], of: list[int] | None = None) -> Batch:
         """The rows idx (with their autoencoded lines) of the global batch `of` (default: idx itself)."""
         of = idx if of is None else of

@@ -93,8 +93,8 @@ from .word_match import question_template_words
 # four hops after the value), one hop per statement, every hop's line decoded (answer_from=each); each
 # sample interleaves the queried chain with a second one, so the hops learn to follow the names.
 # qa1, qa2 and qa3 stories differ in length (2 to 68 lines), and a batch costs as much as its longest story:
-# their batches are drawn 50 at a time and regrouped by story length (--length-groups): steps about a third
-# cheaper, with the same held-out and generalization accuracy (README, "Training time"). qa4 and vt stories are
+# their batches are drawn 50 at a time and regrouped by story length (--length-groups): cheaper steps
+# with the same held-out and generalization accuracy (README, "Training time"). qa4 and vt stories are
 # all of one length, and qa5's window leaves little to regroup.
 # Steps: about the fewest that keep a task's held-out and generalization accuracy, for the ten minutes a
 # task may take on a 2-core CPU (README, "Training time", has the step counts measured against each other).

@@ -25,8 +25,7 @@ What a step costs: each distinct sentence and question is encoded once up front 
 frozen; see encoder.py), so a step is the temporal encoding, the memory, the hops and the small
 decoder, whose 50k-way output layer is replaced in training by a sampled softmax (--negatives; see
 decoder.py). A batch costs as much as its longest story, so `--length-groups N` draws N batches at a time and
-regroups their questions by story length (qa2's stories run from 2 to 68 lines; a random batch of 32 pads to
-2.4 times its lines). On a busy 2-core machine `--threads 1` is faster than torch's default.
+regroups their questions by story length. On a busy 2-core machine `--threads 1` is faster than torch's default.
 
 Checkpoints: every --checkpoint-every steps and at the end, --out is replaced atomically by a folder
 holding the model (config.json + model.safetensors) and `trainer.pt` (optimiser, scheduler, step,

@@ -114,7 +114,8 @@ def test_augment_adds_generated_stories_to_the_bAbI_questions(tmp_path):
     assert "3 generated stories" in metrics["train_data"]
 
 
-@pytest.mark.parametrize("flags", [["--augment", "-1"], ["--task", "vt", "--augment", "2"], ["--chains", "2"]])
+@pytest.mark.parametrize("flags", [["--augment", "-1"], ["--task", "vt", "--augment", "2"], ["--chains", "2"],
+                                   ["--length-groups", "0"]])
 def test_bad_training_data_flags_are_input_errors(tmp_path, flags):
     from memreasoner.errors import InputError
 

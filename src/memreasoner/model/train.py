@@ -91,7 +91,7 @@ from .word_match import question_template_words
 # vt (RULER Variable Tracking) trains on generated bare chains of five statements (RULER's default:
 # four hops after the value), one hop per statement, every hop's line decoded (answer_from=each); each
 # sample interleaves the queried chain with a second one, so the hops learn to follow the names.
-# qa1, qa2 and qa3 stories differ in length (2 to 68 lines), and a batch costs as much as its longest story:
+# qa1, qa2 and qa3 stories differ widely in length, and a batch costs as much as its longest story:
 # their batches are drawn 50 at a time and regrouped by story length (--length-groups): cheaper steps
 # with the same held-out and generalization accuracy (README, "Training time"). qa4 and vt stories are
 # all of one length, and qa5's window leaves little to regroup.

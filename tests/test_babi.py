@@ -7,6 +7,7 @@ from memreasoner.data.babi import (
     BABI_OBJECTS,
     BABI_PLACES,
     BABI_QA5_NAMES,
+    BabiSample,
     StoryWriter,
     UNSEEN_NAMES,
     UNSEEN_OBJECTS,
@@ -17,6 +18,7 @@ from memreasoner.data.babi import (
     load_babi,
     parse_babi,
     read_event,
+    recent_lines,
     simulate,
 )
 from memreasoner.errors import InputError
@@ -266,3 +268,12 @@ def test_a_copied_story_moves_on_alone():
     assert story.world.relations == [] and len(story.world.gives) == 1
     assert len(story.out) == 3 and len(trial.out) == 8
     assert trial.world.answer("Where is the apple?") == ("garden", [4, 3])
+
+
+def test_recent_lines_keeps_the_supporting_facts_and_shifts_their_indices():
+    lines = [f"Mary went to the room{i}." for i in range(10)]
+    near = BabiSample("qa3", lines, "Where is Mary?", "room8", [8, 6])
+    far = BabiSample("qa3", lines, "Where is Mary?", "room1", [1, 9])
+    cut_near, kept_far = recent_lines([near, far], 4)
+    assert cut_near.lines == lines[6:] and [cut_near.lines[i] for i in cut_near.support] == [lines[8], lines[6]]
+    assert kept_far == far  # a fact outside the window: the whole story stays

@@ -235,11 +235,33 @@ def test_token_models_train_on_long_qa3_stories_only_as_they_read_them(tmp_path,
         monkeypatch.setattr(cls, "loss", lambda self, examples, *rest, loss=loss: (
             seen.setdefault(self.name, []).append((examples, *rest[:-1])), loss(self, examples, *rest))[1])
     for name in ("transformer", "rmt"):
-        assert main(["train", "--model", name, "--task", "qa3", "--babi", str(small), "--steps", "6", "--batch-size",
-                     "8", "--eval-limit", "1", *TINY[name], "--out", str(tmp_path / name)]) == 0
+        assert main(["train", "--model", name, "--task", "qa3", "--babi", str(small), "--window", "0", "--steps", "6",
+                     "--batch-size", "8", "--eval-limit", "1", *TINY[name], "--out", str(tmp_path / name)]) == 0
     metrics = json.loads((tmp_path / "transformer" / "metrics.json").read_text())
     assert metrics["over_window"] == sum(n > 256 for n in lengths) and metrics["train_questions"] == len(lengths) - metrics["over_window"]
     assert all(len(ex.inputs) + len(ex.answer) <= 256 for (examples,) in seen["transformer"] for ex in examples)
     # The RMT's curriculum starts at one segment; a story longer than its 64-token segment gets more.
     assert any(k > 1 for _, k in seen["rmt"][:2])
     assert all(max(map(len, rmt.split_lines(ex, k))) <= 64 for examples, k in seen["rmt"] for ex in examples)
+
+
+def test_peers_train_on_the_lines_memreasoner_trains_on():
+    """--window defaults to MemReasoner's for the task (qa5: a story's last 16 lines, a story whose facts lie
+    further back kept whole); 0 reads whole stories; a negative window is a one-line error."""
+    from argparse import Namespace
+
+    from memreasoner.baselines.common import babi_train
+    from memreasoner.model.train import TASK_DEFAULTS
+
+    def questions(task: str, window: int | None):
+        return babi_train(Namespace(task=task, babi=None, variant="en-10k", window=window))
+
+    whole, cut = questions("qa5", 0), questions("qa5", None)
+    window = TASK_DEFAULTS["qa5"]["window"]
+    assert max(len(q.lines) for q in whole) > window
+    assert all(len(c.lines) == min(len(w.lines), window) or (c == w and min(w.support) < len(w.lines) - window)
+               for w, c in zip(whole, cut))
+    assert all([c.lines[i] for i in c.support] == [w.lines[i] for i in w.support] for w, c in zip(whole, cut))
+    assert questions("qa1", None) == questions("qa1", 0)  # qa1 has no window
+    with pytest.raises(InputError, match="--window"):
+        questions("qa5", -1)

@@ -169,18 +169,6 @@ def test_qa3_takes_generated_stories_by_default():
     assert trainer.plan(parse("--task", "qa3", "--out", "unused", "--augment", "0"), Ranks()).augment == 0
 
 
-def test_recent_lines_keeps_the_supporting_facts_and_shifts_their_indices():
-    from memreasoner.data.babi import BabiSample
-    from memreasoner.model.train_data import recent_lines
-
-    lines = [f"Mary went to the room{i}." for i in range(10)]
-    near = BabiSample("qa3", lines, "Where is Mary?", "room8", [8, 6])
-    far = BabiSample("qa3", lines, "Where is Mary?", "room1", [1, 9])
-    cut_near, kept_far = recent_lines([near, far], 4)
-    assert cut_near.lines == lines[6:] and [cut_near.lines[i] for i in cut_near.support] == [lines[8], lines[6]]
-    assert kept_far == far  # a fact outside the window: the whole story stays
-
-
 def test_length_groups_regroup_the_same_draws_into_batches_of_like_length():
     from memreasoner.model.train_data import TrainSet
 

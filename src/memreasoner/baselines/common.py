@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..checkpoint import CONFIG_FILE, load_weights, read_config, save_folder
-from ..data.babi import BabiSample, load_babi
+from ..data.babi import BabiSample, load_babi, recent_lines
 from ..data.haystack import Context
 from ..data.sample import Sample, normalize_question
 from ..data.tokens import gpt2_encoding
@@ -41,9 +41,22 @@ WARMUP = 0.05  # share of the run the learning rate warms up over
 
 # -- data ------------------------------------------------------------------------------------------
 def babi_train(args) -> list[BabiSample]:
-    """The training questions: --babi, else the data dir's train split of --task (--variant: 1k or 10k)."""
+    """The training questions: --babi, else the data dir's train split of --task (--variant: 1k or 10k),
+    each story cut to its last --window lines as MemReasoner's trainer cuts it for the task."""
     path = Path(args.babi) if args.babi else babi_file(args.task, "train", args.variant)
-    return load_babi(path, args.task)
+    window = task_window(args.task) if args.window is None else args.window
+    if window < 0:
+        raise InputError(f"--window takes a number of lines, not {window}")
+    samples = load_babi(path, args.task)
+    return recent_lines(samples, window) if window else samples
+
+
+def task_window(task: str) -> int:
+    """The lines MemReasoner's trainer keeps of a task's stories (0: whole stories): every model trains
+    on the same text, and a qa5 story's last 16 lines cost a token model a quarter of the whole story."""
+    from ..model.train import TASK_DEFAULTS
+
+    return TASK_DEFAULTS.get(task, {}).get("window", 0)
 
 
 def babi_held_out(task: str, n: int = HELD_OUT) -> list[Sample]:
@@ -180,6 +193,9 @@ class Defaults:
 def add_common_arguments(group) -> None:
     """Flags every baseline trainer takes (named as MemReasoner's trainer names them)."""
     group.add_argument("--variant", default="en", choices=["en", "en-10k"], help="bAbI training set: 1k or 10k questions")
+    group.add_argument("--window", type=int, default=None, metavar="N", help="train on each story's last N lines "
+                       "where they hold its supporting facts (default: MemReasoner's for the task, e.g. 16 for qa5; "
+                       "0 = whole stories)")
     group.add_argument("--eval-limit", type=int, default=HELD_OUT,
                        help="bAbI test questions answered (0k) when training ends, recorded in metrics.json")
     group.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default); 1 is faster on a busy machine")

@@ -60,7 +60,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..data.babi import BabiSample
+from ..data.babi import BabiSample, recent_lines
 from ..errors import InputError
 from ..files import write_atomic
 from ..metrics import exact_match, facts_hit
@@ -68,7 +68,7 @@ from ..training_loop import METRICS_FILE, load_state, local_rngs, restore_state,
 from .memreasoner import MemReasoner, MemReasonerConfig
 from .parallel import Ranks, launch
 from .pointer import CopySource
-from .train_data import Batch, TrainSet, held_out_questions, recent_lines, training_questions
+from .train_data import Batch, TrainSet, held_out_questions, training_questions
 from .word_match import question_template_words
 
 # Per-task defaults: hop cap (open: 1 for qa1, 2 for qa2), SF fraction (P), training set and length.

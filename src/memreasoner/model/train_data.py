@@ -7,7 +7,7 @@ indexes latents instead of running the encoder.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -168,18 +168,6 @@ def training_questions(args, variant: str | None, augment: int = 0, chains: int 
         return samples, str(path)
     generated = generate_training_stories(args.task, augment, seed=args.seed)
     return samples + parse_babi(generated, args.task, source="generated stories"), f"{path} and {augment} generated stories"
-
-
-def recent_lines(samples: list[BabiSample], window: int) -> list[BabiSample]:
-    """Each story cut to its last `window` lines where its supporting facts all lie within them (training
-    cost grows with the longest story of a batch; qa3's run to 224 lines, its facts at most 31 back)."""
-    cut = []
-    for s in samples:
-        start = len(s.lines) - window
-        if start > 0 and min(s.support, default=0) >= start:
-            s = replace(s, lines=s.lines[start:], support=[i - start for i in s.support])
-        cut.append(s)
-    return cut
 
 
 def held_out_questions(args, variant: str | None, chains: int = 1) -> tuple[list[BabiSample], str]:

@@ -52,8 +52,8 @@ def babi_train(args) -> list[BabiSample]:
 
 
 def task_window(task: str) -> int:
-    """The lines MemReasoner's trainer keeps of a task's stories (0: whole stories): every model trains
-    on the same text, and a qa5 story's last 16 lines cost a token model a quarter of the whole story."""
+    """The lines MemReasoner's trainer keeps of a task's stories (0: whole stories), so that every model
+    trains on the same text; a token model's batch, too, costs as much as its longest story."""
     from ..model.train import TASK_DEFAULTS
 
     return TASK_DEFAULTS.get(task, {}).get("window", 0)

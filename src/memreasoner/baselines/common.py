@@ -43,20 +43,11 @@ WARMUP = 0.05  # share of the run the learning rate warms up over
 def babi_train(args) -> list[BabiSample]:
     """The training questions: --babi, else the data dir's train split of --task (--variant: 1k or 10k),
     each story cut to its last --window lines as MemReasoner's trainer cuts it for the task."""
+    from ..model.train import story_window  # imported here: the model package takes seconds to import
+
     path = Path(args.babi) if args.babi else babi_file(args.task, "train", args.variant)
-    window = task_window(args.task) if args.window is None else args.window
-    if window < 0:
-        raise InputError(f"--window takes a number of lines, not {window}")
-    samples = load_babi(path, args.task)
-    return recent_lines(samples, window) if window else samples
-
-
-def task_window(task: str) -> int:
-    """The lines MemReasoner's trainer keeps of a task's stories (0: whole stories), so that every model
-    trains on the same text; a token model's batch, too, costs as much as its longest story."""
-    from ..model.train import TASK_DEFAULTS
-
-    return TASK_DEFAULTS.get(task, {}).get("window", 0)
+    window = story_window(args.task, args.window)  # before reading: a bad flag fails fast
+    return recent_lines(load_babi(path, args.task), window)
 
 
 def babi_held_out(task: str, n: int = HELD_OUT) -> list[Sample]:

@@ -237,6 +237,15 @@ class Plan:
     length_groups: int
 
 
+def story_window(task: str, window: int | None) -> int:
+    """The lines of each story a run trains on: --window, else the task's (0: whole stories). The
+    baselines take it too, so that every model trains on the same text."""
+    window = TASK_DEFAULTS.get(task, {}).get("window", 0) if window is None else window
+    if window < 0:
+        raise InputError(f"--window takes a number of lines, not {window}")
+    return window
+
+
 def plan(args, ranks: Ranks) -> Plan:
     defaults = TASK_DEFAULTS[args.task]
     batch_size = args.batch_size or DEFAULT_BATCH
@@ -245,9 +254,7 @@ def plan(args, ranks: Ranks) -> Plan:
                          f"({ranks.world})")
     sf_fraction = args.sf_fraction if args.sf_fraction is not None else defaults["sf_fraction"]
     augment = args.augment if args.augment is not None else defaults.get("augment", 0)
-    window = args.window if args.window is not None else defaults.get("window", 0)
-    if window < 0:
-        raise InputError(f"--window takes a number of lines, not {window}")
+    window = story_window(args.task, args.window)
     if args.task != "vt" and args.chains is not None:
         raise InputError("--chains is for vt (variable chains per training sample)")
     chains = args.chains if args.chains is not None else defaults.get("chains", 1)
